@@ -1,0 +1,124 @@
+"""The things that flow out of policy checks and scanners: findings and their severities."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that ``a >= b`` means "at least as severe"."""
+
+    UNKNOWN = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.name.lower() for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of: {names})") from None
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Origin(enum.Enum):
+    POLICY = "policy"
+    SCANNER = "scanner"
+
+
+@dataclass(frozen=True, order=True)
+class SourceLocation:
+    """A line in a file of this repository (paths relative to the repository root)."""
+
+    path: str
+    line: int = 1
+    end_line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in one image, by a policy check or a scanner."""
+
+    origin: Origin
+    rule_id: str
+    severity: Severity
+    message: str
+    image: str
+    title: str = ""
+    package: str | None = None
+    installed_version: str | None = None
+    fixed_version: str | None = None
+    package_type: str | None = None  # "debian", "python-pkg", ...
+    image_path: str | None = None  # path inside the image (file, site-packages dir, ...)
+    layer: str | None = None
+    cvss_score: float | None = None
+    status: str | None = None  # scanner status: fixed, affected, will_not_fix ...
+    primary_url: str | None = None
+    references: tuple[str, ...] = ()
+    description: str = ""
+    location: SourceLocation | None = None  # rendered Dockerfile line responsible
+    template_location: SourceLocation | None = None  # the template line behind it
+    suppressed_by: str | None = None  # reason text of the suppression, when suppressed
+    properties: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def fixable(self) -> bool:
+        return bool(self.fixed_version)
+
+    @property
+    def key(self) -> tuple[str, str, str, str, str]:
+        """Identity of a finding across runs: independent of image ids, tags and times."""
+        return (
+            self.origin.value,
+            self.rule_id,
+            self.package or "",
+            self.installed_version or "",
+            self.image_path or "",
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "origin": self.origin.value,
+            "rule_id": self.rule_id,
+            "severity": self.severity.label,
+            "title": self.title,
+            "message": self.message,
+            "image": self.image,
+        }
+        optional: dict[str, Any] = {
+            "package": self.package,
+            "installed_version": self.installed_version,
+            "fixed_version": self.fixed_version,
+            "package_type": self.package_type,
+            "image_path": self.image_path,
+            "layer": self.layer,
+            "cvss_score": self.cvss_score,
+            "status": self.status,
+            "primary_url": self.primary_url,
+            "description": self.description or None,
+            "suppressed_by": self.suppressed_by,
+        }
+        data.update({k: v for k, v in optional.items() if v is not None})
+        if self.references:
+            data["references"] = list(self.references)
+        if self.location:
+            data["location"] = {"path": self.location.path, "line": self.location.line}
+        if self.template_location:
+            data["template_location"] = {
+                "path": self.template_location.path,
+                "line": self.template_location.line,
+            }
+        if self.properties:
+            data["properties"] = dict(self.properties)
+        return data
