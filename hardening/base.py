@@ -1,0 +1,252 @@
+"""The local Debian base image: debootstrap from the Debian archive, slimmed, imported.
+
+Nothing can be pulled on the machines we target, so every image starts from a root filesystem we
+build ourselves from the archive named in the machine's apt configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess  # nosec B404 - fixed argument lists only
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hardening import __version__
+from hardening.aptsources import debian_mirror, read_sources, security_mirror
+from hardening.engine.client import Engine
+from hardening.engine.provision import apt_install
+from hardening.errors import BaseImageError, ConfigError
+
+LABEL_PREFIX = "org.hardening.base"
+DEBOOTSTRAP_TIMEOUT = 1200.0
+
+# Keep documentation, manuals and translations out of every image built on the base; the
+# copyright files stay because they are the licence record.
+DPKG_SLIM = """\
+# Written by hardening: images built on this base stay slim.
+path-exclude=/usr/share/doc/*
+path-include=/usr/share/doc/*/copyright
+path-exclude=/usr/share/man/*
+path-exclude=/usr/share/info/*
+path-exclude=/usr/share/locale/*
+path-include=/usr/share/locale/locale.alias
+path-exclude=/usr/share/lintian/*
+path-exclude=/usr/share/linda/*
+"""
+
+APT_SLIM = """\
+// Written by hardening: no recommends, no package caches left in image layers.
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Acquire::Languages "none";
+Acquire::GzipIndexes "true";
+"""
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    repository: str
+    tag: str
+    suite: str
+    mirror: str | None = None
+    security_mirror: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.repository}:{self.tag}"
+
+
+@dataclass(frozen=True)
+class BaseResult:
+    ref: str
+    image_id: str
+    size: int
+    packages: int
+    mirror: str
+    rebuilt: bool
+
+
+def resolve_mirrors(spec: BaseSpec) -> tuple[str, str | None]:
+    sources = read_sources()
+    mirror = spec.mirror or debian_mirror(spec.suite, sources)
+    if not mirror:
+        raise ConfigError(
+            "no Debian archive mirror is configured on this machine",
+            hint="set `mirror` in the [base] table of hardening.toml or pass --mirror",
+        )
+    return mirror, spec.security_mirror or security_mirror(sources)
+
+
+def _run(argv: list[str], what: str, timeout: float, on_line: Callable[[str], None] | None) -> None:
+    if on_line:
+        on_line(f"$ {' '.join(argv)}")
+    try:
+        result = subprocess.run(  # nosec B603 - argv list, no shell
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C"),
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BaseImageError(f"{what} did not finish within {timeout:.0f} s") from exc
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
+        raise BaseImageError(f"{what} failed (exit {result.returncode})", details=tail)
+
+
+def _count_packages(rootfs: Path) -> int:
+    status = rootfs / "var/lib/dpkg/status"
+    text = status.read_text(errors="replace") if status.exists() else ""
+    return sum(1 for line in text.splitlines() if line == "Status: install ok installed")
+
+
+def _slim(rootfs: Path) -> None:
+    def clear(directory: Path, keep: Callable[[Path], bool] = lambda _p: False) -> None:
+        if not directory.is_dir():
+            return
+        for entry in directory.iterdir():
+            if keep(entry):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+    clear(rootfs / "var/lib/apt/lists", keep=lambda p: p.name in {"partial", "lock"})
+    clear(rootfs / "var/cache/apt/archives", keep=lambda p: p.name in {"partial", "lock"})
+    for cache in (rootfs / "var/cache/apt").glob("*.bin"):
+        cache.unlink()
+    for old in (rootfs / "var/cache/debconf").glob("*-old"):
+        old.unlink()
+    for sub in ("usr/share/man", "usr/share/info", "usr/share/lintian", "usr/share/linda"):
+        clear(rootfs / sub)
+    clear(rootfs / "usr/share/locale", keep=lambda p: p.name == "locale.alias")
+    doc = rootfs / "usr/share/doc"
+    if doc.is_dir():
+        for package_doc in doc.iterdir():
+            if package_doc.is_dir() and not package_doc.is_symlink():
+                clear(package_doc, keep=lambda p: p.name == "copyright")
+    for log in (rootfs / "var/log").rglob("*"):
+        if log.is_file():
+            log.write_bytes(b"")
+    # The engine provides these at run time; the build host's copies must not ship.
+    for runtime_file in ("etc/resolv.conf", "etc/hostname"):
+        target = rootfs / runtime_file
+        if target.exists() or target.is_symlink():
+            target.unlink()
+    machine_id = rootfs / "etc/machine-id"
+    if machine_id.exists():
+        machine_id.write_text("")
+
+
+def _configure(rootfs: Path, suite: str, mirror: str, security: str | None) -> None:
+    (rootfs / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True, exist_ok=True)
+    (rootfs / "etc/dpkg/dpkg.cfg.d/90-hardening-slim").write_text(DPKG_SLIM)
+    (rootfs / "etc/apt/apt.conf.d").mkdir(parents=True, exist_ok=True)
+    (rootfs / "etc/apt/apt.conf.d/90-hardening-slim").write_text(APT_SLIM)
+    lines = [f"deb {mirror} {suite} main", f"deb {mirror} {suite}-updates main"]
+    if security:
+        lines.append(f"deb {security} {suite}-security main")
+    (rootfs / "etc/apt/sources.list").write_text("\n".join(lines) + "\n")
+
+
+def base_labels(spec: BaseSpec, mirror: str, packages: int, created: str) -> dict[str, str]:
+    return {
+        f"{LABEL_PREFIX}.suite": spec.suite,
+        f"{LABEL_PREFIX}.mirror": mirror,
+        f"{LABEL_PREFIX}.created": created,
+        f"{LABEL_PREFIX}.packages": str(packages),
+        f"{LABEL_PREFIX}.builder-version": __version__,
+        "org.opencontainers.image.created": created,
+        "org.opencontainers.image.title": spec.ref,
+        "org.opencontainers.image.description": f"Debian {spec.suite} minbase, slimmed",
+    }
+
+
+def is_current(labels: dict[str, str] | None, spec: BaseSpec, mirror: str) -> bool:
+    if not labels:
+        return False
+    return (
+        labels.get(f"{LABEL_PREFIX}.suite") == spec.suite
+        and labels.get(f"{LABEL_PREFIX}.mirror") == mirror
+    )
+
+
+def ensure_base(
+    engine: Engine,
+    spec: BaseSpec,
+    *,
+    force: bool = False,
+    on_line: Callable[[str], None] | None = None,
+) -> BaseResult:
+    """Build the base image unless one with matching labels already exists."""
+    mirror, security = resolve_mirrors(spec)
+    existing = engine.image(spec.ref)
+    if existing is not None and not force and is_current(dict(existing.labels), spec, mirror):
+        return BaseResult(
+            spec.ref,
+            existing.id,
+            existing.size,
+            int(existing.labels.get(f"{LABEL_PREFIX}.packages", "0") or 0),
+            mirror,
+            rebuilt=False,
+        )
+    if os.geteuid() != 0:
+        raise BaseImageError(
+            "building the base image with debootstrap needs root",
+            hint="run `harden base` as root",
+        )
+    if shutil.which("debootstrap") is None:
+        apt_install(["debootstrap"])
+    workdir = Path(tempfile.mkdtemp(prefix="hardening-base-", dir="/var/tmp"))  # nosec B108
+    try:
+        rootfs = workdir / "rootfs"
+        _run(
+            ["debootstrap", "--variant=minbase", "--components=main", spec.suite, str(rootfs), mirror],
+            f"debootstrap of {spec.suite} from {mirror}",
+            DEBOOTSTRAP_TIMEOUT,
+            on_line,
+        )
+        _configure(rootfs, spec.suite, mirror, security)
+        if security:
+            # Security fixes published after the point release belong in the base, not in
+            # every image built on it.
+            _run(["chroot", str(rootfs), "apt-get", "update", "-q"], "apt-get update in the base", 600, on_line)
+            _run(
+                ["chroot", str(rootfs), "apt-get", "upgrade", "-y", "-q"],
+                "apt-get upgrade in the base",
+                900,
+                on_line,
+            )
+        _slim(rootfs)
+        packages = _count_packages(rootfs)
+        tar_path = workdir / "rootfs.tar"
+        _run(
+            ["tar", "--numeric-owner", "--xattrs", "-C", str(rootfs), "-cf", str(tar_path), "."],
+            "packing the root filesystem",
+            600,
+            on_line,
+        )
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        labels = base_labels(spec, mirror, packages, created)
+        changes = [f"LABEL {key}={json.dumps(value)}" for key, value in sorted(labels.items())]
+        changes += ["ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]']
+        if on_line:
+            on_line(f"importing {spec.ref}")
+        image_id = engine.import_rootfs(tar_path, spec.repository, spec.tag, changes)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    info = engine.image(spec.ref)
+    size = info.size if info else 0
+    return BaseResult(spec.ref, image_id, size, packages, mirror, rebuilt=True)
