@@ -39,14 +39,15 @@ path-exclude=/usr/share/lintian/*
 path-exclude=/usr/share/linda/*
 """
 
-APT_SLIM = """\
+_APT_CLEAN = "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin"
+APT_SLIM = f"""\
 // Written by hardening: no recommends, no package caches left in image layers.
 APT::Install-Recommends "false";
 APT::Install-Suggests "false";
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
-DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
-APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+DPkg::Post-Invoke {{ "{_APT_CLEAN} || true"; }};
+APT::Update::Post-Invoke {{ "{_APT_CLEAN} || true"; }};
 Acquire::Languages "none";
 Acquire::GzipIndexes "true";
 """
@@ -178,8 +179,7 @@ def is_current(labels: dict[str, str] | None, spec: BaseSpec, mirror: str) -> bo
     if not labels:
         return False
     return (
-        labels.get(f"{LABEL_PREFIX}.suite") == spec.suite
-        and labels.get(f"{LABEL_PREFIX}.mirror") == mirror
+        labels.get(f"{LABEL_PREFIX}.suite") == spec.suite and labels.get(f"{LABEL_PREFIX}.mirror") == mirror
     )
 
 
@@ -222,7 +222,9 @@ def ensure_base(
         if security:
             # Security fixes published after the point release belong in the base, not in
             # every image built on it.
-            _run(["chroot", str(rootfs), "apt-get", "update", "-q"], "apt-get update in the base", 600, on_line)
+            _run(
+                ["chroot", str(rootfs), "apt-get", "update", "-q"], "apt-get update in the base", 600, on_line
+            )
             _run(
                 ["chroot", str(rootfs), "apt-get", "upgrade", "-y", "-q"],
                 "apt-get upgrade in the base",

@@ -90,7 +90,7 @@ class Engine:
 
     def image(self, ref: str) -> ImageInfo | None:
         try:
-            attrs: dict[str, Any] = self._client.api.inspect_image(ref)
+            attrs: dict[str, Any] = self._client.api.inspect_image(ref)  # type: ignore[no-untyped-call]
         except docker.errors.ImageNotFound:
             return None
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
@@ -267,7 +267,9 @@ class Engine:
         self._client.close()
 
 
-def _build_failure(message: str, log: Sequence[str], *, malformed: bool = False) -> BuildError:
+def _build_failure(
+    message: str, log: Sequence[str], *, malformed: bool = False
+) -> BuildError | DockerfileError:
     step = ""
     for line in reversed(log):
         match = _STEP_RE.match(line)

@@ -64,9 +64,7 @@ def apt_install(packages: list[str]) -> None:
         if result.returncode != 0:
             update = _run(["apt-get", "update", "-q"], APT_TIMEOUT)
             if update.returncode != 0:
-                raise EngineError(
-                    "apt-get update failed", details=_tail(update.stdout + update.stderr)
-                )
+                raise EngineError("apt-get update failed", details=_tail(update.stdout + update.stderr))
             result = _run(argv, APT_TIMEOUT)
     except subprocess.TimeoutExpired as exc:
         raise EngineError(f"`{' '.join(argv)}` did not finish in {APT_TIMEOUT:.0f} s") from exc
@@ -164,9 +162,7 @@ def engine_down(*, state_dir: Path = STATE_DIR, wait_seconds: float = 30.0) -> E
     pid = _read_pid(pid_file)
     if pid is None or not _pid_alive(pid) or not _is_dockerd(pid):
         pid_file.unlink(missing_ok=True)
-        return EngineStatus(
-            Engine.answers(), False, None, message="no engine started by harden is running"
-        )
+        return EngineStatus(Engine.answers(), False, None, message="no engine started by harden is running")
     try:
         engine = Engine.connect(timeout=10)
         engine.remove_running_containers()
