@@ -1,0 +1,83 @@
+"""Helpers shared by the report writers: ordering, image names and atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from hardening.errors import Location, OutputError
+from hardening.findings import Finding, Severity
+
+SEVERITIES_DESCENDING: tuple[Severity, ...] = tuple(sorted(Severity, reverse=True))
+
+
+def order_key(finding: Finding) -> tuple[object, ...]:
+    """Most severe first, then a total order on content so output never depends on input order."""
+    location = finding.location
+    return (
+        -int(finding.severity),
+        finding.suppressed_by is not None,
+        -(finding.cvss_score if finding.cvss_score is not None else -1.0),
+        finding.origin.value,
+        finding.rule_id,
+        finding.package or "",
+        finding.installed_version or "",
+        finding.image_path or "",
+        location.path if location else "",
+        location.line if location else 0,
+        finding.message,
+        finding.fixed_version or "",
+        finding.title,
+        finding.suppressed_by or "",
+        repr(finding),
+    )
+
+
+def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(findings, key=order_key)
+
+
+def image_name(image: str) -> str:
+    """The repository part of an image reference, without tag or digest.
+
+    Tags and digests change on every rebuild; anything that must stay stable across rebuilds
+    (fingerprints, categories) is keyed on the name alone.
+    """
+    name = image.split("@", 1)[0]
+    head, sep, last = name.rpartition("/")
+    if ":" in last:
+        last = last.split(":", 1)[0]
+    return f"{head}{sep}{last}"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` so that readers see either the old file or the complete new one."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create a temporary file next to the report: {exc.strerror or exc}",
+            location=Location(path),
+            hint="check that the output directory exists and is writable",
+        ) from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            # mkstemp creates 0600; reports are read by CI steps running as other users
+            os.fchmod(handle.fileno(), 0o644)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputError(
+            f"cannot write the report: {exc.strerror or exc}",
+            location=Location(path),
+            hint="check free space and permissions of the output directory",
+        ) from exc
