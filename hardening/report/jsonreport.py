@@ -1,0 +1,225 @@
+"""Findings as a plain JSON document, and a strict loader for it.
+
+The JSON report is the complete record (SARIF may be truncated for GitHub's limits); the loader
+is what ``harden diff`` and baselines read, so it rejects anything it does not understand and
+names the file and field at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hardening.errors import Location, ReportInputError
+from hardening.findings import Finding, Origin, Severity, SourceLocation
+from hardening.report._common import sorted_findings, write_atomically
+
+SCHEMA_VERSION = 1
+
+_REQUIRED_TEXT = ("rule_id", "title", "message", "image")
+_OPTIONAL_TEXT = (
+    "package",
+    "installed_version",
+    "fixed_version",
+    "package_type",
+    "image_path",
+    "layer",
+    "status",
+    "primary_url",
+    "description",
+    "suppressed_by",
+)
+_FINDING_KEYS = frozenset(
+    {
+        "origin",
+        "severity",
+        "cvss_score",
+        "references",
+        "location",
+        "template_location",
+        "properties",
+        *_REQUIRED_TEXT,
+        *_OPTIONAL_TEXT,
+    }
+)
+_TOP_KEYS = frozenset({"schema_version", "image", "counts", "findings"})
+
+
+def counts(findings: Sequence[Finding]) -> dict[str, int]:
+    """Open findings by severity, plus totals; suppressed ones are counted only as suppressed."""
+    open_findings = [f for f in findings if f.suppressed_by is None]
+    result = {"total": len(findings)}
+    for severity in sorted(Severity, reverse=True):
+        result[severity.label] = sum(1 for f in open_findings if f.severity is severity)
+    result["fixable"] = sum(1 for f in open_findings if f.fixable)
+    result["suppressed"] = len(findings) - len(open_findings)
+    return result
+
+
+def build_report(image: str, findings: Sequence[Finding]) -> dict[str, Any]:
+    ordered = sorted_findings(findings)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "image": image,
+        "counts": counts(ordered),
+        "findings": [f.to_json() for f in ordered],
+    }
+
+
+def dumps(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_report(path: Path, report: Mapping[str, Any]) -> None:
+    """Write atomically (temporary file in the same directory, then ``os.replace``)."""
+    write_atomically(path, dumps(report))
+
+
+def load_report(path: Path) -> tuple[str, list[Finding]]:
+    """The image and findings of a JSON report written by ``write_report``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReportInputError(
+            f"cannot read the JSON report: {exc}",
+            location=Location(path),
+            hint="pass a report written by `harden` (reports/<image>.json)",
+        ) from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReportInputError(
+            f"not valid JSON: {exc.msg} (column {exc.colno})",
+            location=Location(path, exc.lineno),
+        ) from exc
+    return parse_report(doc, source=path)
+
+
+class _Parser:
+    def __init__(self, source: str | Path) -> None:
+        self.source = source
+
+    def fail(self, field: str, message: str) -> ReportInputError:
+        return ReportInputError(
+            message,
+            location=Location(self.source, None, field),
+            hint="regenerate the report with this version of `harden`",
+        )
+
+    def obj(self, value: Any, field: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(field, f"expected an object, found {_kind(value)}")
+        return value
+
+    def text(self, value: Any, field: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(field, f"expected a string, found {_kind(value)}")
+        return value
+
+    def integer(self, value: Any, field: str, minimum: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise self.fail(field, f"expected an integer >= {minimum}, found {value!r}")
+        return value
+
+    def keys(self, mapping: Mapping[str, Any], allowed: frozenset[str], field: str) -> None:
+        unknown = sorted(set(mapping) - allowed)
+        if unknown:
+            raise self.fail(f"{field}.{unknown[0]}" if field else unknown[0], "unknown field")
+
+    def location(self, value: Any, field: str) -> SourceLocation:
+        mapping = self.obj(value, field)
+        self.keys(mapping, frozenset({"path", "line"}), field)
+        if "path" not in mapping:
+            raise self.fail(f"{field}.path", "required")
+        path = self.text(mapping["path"], f"{field}.path")
+        if not path:
+            raise self.fail(f"{field}.path", "must not be empty")
+        return SourceLocation(path, self.integer(mapping.get("line", 1), f"{field}.line", 1))
+
+    def finding(self, value: Any, field: str) -> Finding:
+        data = self.obj(value, field)
+        self.keys(data, _FINDING_KEYS, field)
+        for key in ("origin", "severity", *_REQUIRED_TEXT):
+            if key not in data:
+                raise self.fail(f"{field}.{key}", "required")
+        try:
+            origin = Origin(self.text(data["origin"], f"{field}.origin"))
+        except ValueError:
+            raise self.fail(f"{field}.origin", "expected 'policy' or 'scanner'") from None
+        try:
+            severity = Severity.parse(self.text(data["severity"], f"{field}.severity"))
+        except ValueError as exc:
+            raise self.fail(f"{field}.severity", str(exc)) from None
+        text = {key: self.text(data[key], f"{field}.{key}") for key in _REQUIRED_TEXT}
+        optional = {key: self.text(data[key], f"{field}.{key}") for key in _OPTIONAL_TEXT if key in data}
+        cvss = data.get("cvss_score")
+        if cvss is not None and (
+            not isinstance(cvss, (int, float))
+            or isinstance(cvss, bool)
+            or not math.isfinite(cvss)
+            or not 0.0 <= cvss <= 10.0
+        ):
+            raise self.fail(f"{field}.cvss_score", f"expected a number 0-10, found {cvss!r}")
+        references = data.get("references", [])
+        if not isinstance(references, list):
+            raise self.fail(f"{field}.references", f"expected an array, found {_kind(references)}")
+        refs = tuple(self.text(r, f"{field}.references[{i}]") for i, r in enumerate(references))
+        properties = self.obj(data.get("properties", {}), f"{field}.properties")
+        props = tuple((key, self.text(val, f"{field}.properties.{key}")) for key, val in properties.items())
+        return Finding(
+            origin=origin,
+            severity=severity,
+            rule_id=text["rule_id"],
+            title=text["title"],
+            message=text["message"],
+            image=text["image"],
+            package=optional.get("package"),
+            installed_version=optional.get("installed_version"),
+            fixed_version=optional.get("fixed_version"),
+            package_type=optional.get("package_type"),
+            image_path=optional.get("image_path"),
+            layer=optional.get("layer"),
+            status=optional.get("status"),
+            primary_url=optional.get("primary_url"),
+            description=optional.get("description", ""),
+            suppressed_by=optional.get("suppressed_by"),
+            cvss_score=float(cvss) if cvss is not None else None,
+            references=refs,
+            location=self.location(data["location"], f"{field}.location") if "location" in data else None,
+            template_location=self.location(data["template_location"], f"{field}.template_location")
+            if "template_location" in data
+            else None,
+            properties=props,
+        )
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def parse_report(doc: Any, *, source: str | Path = "<json report>") -> tuple[str, list[Finding]]:
+    """Validate a decoded JSON report; ``source`` names the file in errors."""
+    parser = _Parser(source)
+    top = parser.obj(doc, "$")
+    parser.keys(top, _TOP_KEYS, "")
+    for key in sorted(_TOP_KEYS):
+        if key not in top:
+            raise parser.fail(key, "required")
+    version = top["schema_version"]
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise parser.fail("schema_version", f"expected {SCHEMA_VERSION}, found {version!r}")
+    image = parser.text(top["image"], "image")
+    items = top["findings"]
+    if not isinstance(items, list):
+        raise parser.fail("findings", f"expected an array, found {_kind(items)}")
+    findings = [parser.finding(item, f"findings[{i}]") for i, item in enumerate(items)]
+    declared = parser.obj(top["counts"], "counts")
+    actual = counts(findings)
+    parser.keys(declared, frozenset(actual), "counts")
+    for key, value in actual.items():
+        if declared.get(key) != value:
+            raise parser.fail(f"counts.{key}", f"says {declared.get(key)!r} but the findings give {value}")
+    return image, findings

@@ -1,0 +1,131 @@
+"""A Markdown summary of a run, for the job summary page and pull request comments.
+
+Output depends only on the content of its input (never on input order, time or host), so the
+same findings always give the same bytes and golden files can pin it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hardening.findings import Finding, Severity
+from hardening.report._common import SEVERITIES_DESCENDING, sorted_findings
+
+TOP_FINDINGS = 10
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    """One image's findings and gate decision; ``passed`` is None when no gate ran."""
+
+    image: str
+    findings: tuple[Finding, ...]
+    passed: bool | None
+    reasons: tuple[str, ...] = ()
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a table cell: pipes and newlines would break the row."""
+    flat = " ".join(text.split())
+    return flat.replace("\\", "\\\\").replace("|", "\\|") if flat else "-"
+
+
+def _code(text: str) -> str:
+    flat = " ".join(text.split())
+    if not flat:
+        return "-"
+    fence = "``" if "`" in flat else "`"
+    pad = " " if "`" in flat else ""
+    return f"{fence}{pad}{flat}{pad}{fence}".replace("|", "\\|")
+
+
+def _gate(passed: bool | None) -> str:
+    if passed is None:
+        return "not evaluated"
+    return "✅ pass" if passed else "❌ fail"
+
+
+def _title(severity: Severity) -> str:
+    return severity.label.capitalize()
+
+
+def _overview(images: Sequence[ImageSummary]) -> list[str]:
+    header = ["Image", "Gate", *(_title(s) for s in SEVERITIES_DESCENDING), "Fixable", "Suppressed"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in header[2:]) + " |",
+    ]
+    for summary in images:
+        open_findings = [f for f in summary.findings if f.suppressed_by is None]
+        cells = [
+            _code(summary.image),
+            _gate(summary.passed),
+            *(str(sum(1 for f in open_findings if f.severity is s)) for s in SEVERITIES_DESCENDING),
+            str(sum(1 for f in open_findings if f.fixable)),
+            str(len(summary.findings) - len(open_findings)),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _image_section(summary: ImageSummary) -> list[str]:
+    ordered = sorted_findings(summary.findings)
+    open_findings = [f for f in ordered if f.suppressed_by is None]
+    suppressed = len(ordered) - len(open_findings)
+    lines = [f"## {_code(summary.image)}", "", f"**Gate: {_gate(summary.passed)}**"]
+    if summary.reasons:
+        lines.append("")
+        lines += [f"- {' '.join(reason.split())}" for reason in summary.reasons]
+    lines += ["", "| Severity | Open | Fixable |", "| --- | ---: | ---: |"]
+    for severity in SEVERITIES_DESCENDING:
+        of_severity = [f for f in open_findings if f.severity is severity]
+        fixable = sum(1 for f in of_severity if f.fixable)
+        lines.append(f"| {_title(severity)} | {len(of_severity)} | {fixable} |")
+    total_fixable = sum(1 for f in open_findings if f.fixable)
+    lines.append(f"| **Total** | **{len(open_findings)}** | **{total_fixable}** |")
+    lines += ["", f"Suppressed findings: {suppressed} (listed in the SARIF and JSON reports)."]
+    if not open_findings:
+        lines += ["", "No open findings."]
+        return lines
+    shown = open_findings[:TOP_FINDINGS]
+    lines += [
+        "",
+        f"### Top findings ({len(shown)} of {len(open_findings)})",
+        "",
+        "| Severity | Rule | Package | Installed | Fixed | Where | Message |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for finding in shown:
+        fixed = f"{_code(finding.fixed_version)} (fixable)" if finding.fixed_version else "no fix"
+        where = _code(str(finding.location)) if finding.location else "-"
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    _title(finding.severity),
+                    _code(finding.rule_id),
+                    _code(finding.package or ""),
+                    _code(finding.installed_version or ""),
+                    fixed if finding.package or finding.fixed_version else "-",
+                    where,
+                    _cell(finding.title or finding.message),
+                ]
+            )
+            + " |"
+        )
+    if len(open_findings) > len(shown):
+        lines += ["", f"{len(open_findings) - len(shown)} more open findings are in the reports."]
+    return lines
+
+
+def render_summary(images: Sequence[ImageSummary]) -> str:
+    """The whole summary: an overview table, then a section per image, images sorted by name."""
+    ordered = sorted(images, key=lambda s: (s.image, repr(s.passed), s.reasons))
+    lines = ["# Hardening report", ""]
+    if not ordered:
+        return "\n".join([*lines, "No images were checked.", ""])
+    lines += _overview(ordered)
+    for summary in ordered:
+        lines += ["", *_image_section(summary)]
+    return "\n".join(lines) + "\n"
