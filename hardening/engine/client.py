@@ -183,9 +183,9 @@ class Engine:
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise _api_error(f"cannot tag {image} as {repository}:{tag}", exc) from exc
 
-    def remove_image(self, ref: str, *, missing_ok: bool = True) -> None:
+    def remove_image(self, ref: str, *, missing_ok: bool = True, noprune: bool = False) -> None:
         try:
-            self._client.api.remove_image(ref, noprune=False)
+            self._client.api.remove_image(ref, noprune=noprune)
         except docker.errors.ImageNotFound:
             if not missing_ok:
                 raise

@@ -1,0 +1,59 @@
+"""The build stage: one interface, implementations in sibling modules."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardening.catalog import ImageSpec, VarValue
+from hardening.render import RenderedDockerfile
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    image: str
+    image_id: str
+    candidate_ref: str
+    size: int
+    layers: int
+    duration: float
+    tags: tuple[str, ...]  # the release refs a passing gate moves
+    template: str
+    dockerfile: str
+    variables: Mapping[str, VarValue]
+    labels: Mapping[str, str]
+    base_ref: str
+    base_id: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "schema_version": 1,
+            "image": self.image,
+            "image_id": self.image_id,
+            "candidate_ref": self.candidate_ref,
+            "size": self.size,
+            "layers": self.layers,
+            "duration_seconds": round(self.duration, 3),
+            "tags": list(self.tags),
+            "template": self.template,
+            "dockerfile": self.dockerfile,
+            "variables": dict(self.variables),
+            "labels": dict(self.labels),
+            "base": {"ref": self.base_ref, "id": self.base_id},
+        }
+
+
+class Builder(abc.ABC):
+    @abc.abstractmethod
+    def build(
+        self,
+        spec: ImageSpec,
+        rendered: RenderedDockerfile,
+        *,
+        root: Path,
+        labels: Mapping[str, str],
+        on_line: Callable[[str], None] | None = None,
+    ) -> BuildResult:
+        """Build the candidate image for ``spec`` from its committed rendering."""

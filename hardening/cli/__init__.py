@@ -1,0 +1,47 @@
+"""The `harden` command: parses, wires and prints. The only package that prints or exits.
+
+Subcommands live one module each and are registered here, explicitly.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hardening.cli import base, build, engine, render
+from hardening.cli.app import cli
+from hardening.errors import ExitCode, HardeningError
+
+# Every subcommand, registered explicitly; a test walks this list against `harden --help`.
+COMMANDS: tuple[click.Command, ...] = (
+    engine.engine,
+    base.base,
+    render.render,
+    build.build,
+)
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+__all__ = ["COMMANDS", "cli", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the one place where errors become messages and exit codes."""
+    try:
+        cli.main(args=argv, prog_name="harden", standalone_mode=False)
+    except HardeningError as exc:
+        click.echo(exc.diagnostics(), err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(ExitCode.BAD_INPUT)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(ExitCode.OK)

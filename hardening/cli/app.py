@@ -1,0 +1,60 @@
+"""The click group, the shared context and the output helpers of every subcommand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from hardening import __version__
+from hardening.catalog import CATALOG_NAME, Catalog, load_catalog
+
+
+class Context:
+    def __init__(self, catalog_path: Path, verbose: bool) -> None:
+        self.catalog_path = catalog_path
+        self.verbose = verbose
+        self._catalog: Catalog | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = load_catalog(self.catalog_path)
+        return self._catalog
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def echo(message: str = "", *, err: bool = False) -> None:
+    click.echo(message, err=err)
+
+
+def progress_printer(prefix: str = "") -> Callable[[str], None]:
+    def on_line(line: str) -> None:
+        click.echo(f"{prefix}{line}", err=True)
+
+    return on_line
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--catalog",
+    "catalog_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=Path(CATALOG_NAME),
+    show_default=True,
+    envvar="HARDENING_CATALOG",
+    help="The catalog of images.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Print engine and tool output as it comes.")
+@click.version_option(__version__, prog_name="harden")
+@click.pass_context
+def cli(ctx: click.Context, catalog_path: Path, verbose: bool) -> None:
+    """Build hardened container images, prove they are hardened, scan them, gate releases.
+
+    Exit codes: 0 passed, 1 gate or check failed, 2 bad input or usage, 3 tool or
+    infrastructure failure, 130 interrupted.
+    """
+    ctx.obj = Context(catalog_path, verbose)

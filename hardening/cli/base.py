@@ -1,0 +1,42 @@
+"""`harden base`: the local Debian base image."""
+
+from __future__ import annotations
+
+import click
+
+from hardening.cli.app import Context, echo, pass_ctx, progress_printer
+
+
+@click.command()
+@click.option("--force", is_flag=True, help="Rebuild even if an image with matching labels exists.")
+@click.option("--suite", help="Debian suite (overrides the catalog).")
+@click.option("--mirror", help="Debian archive mirror URL (default: from the machine's apt configuration).")
+@click.argument("names", nargs=-1)
+@pass_ctx
+def base(ctx: Context, force: bool, suite: str | None, mirror: str | None, names: tuple[str, ...]) -> None:
+    """Build the local Debian base image(s) named in the catalog's [base.*] tables."""
+    from dataclasses import replace
+
+    from hardening.base import ensure_base
+    from hardening.engine.client import Engine
+
+    catalog = ctx.catalog
+    selected = names or tuple(catalog.bases)
+    unknown = [n for n in selected if n not in catalog.bases]
+    if unknown:
+        raise click.UsageError(f"no base named {', '.join(unknown)}; known: {', '.join(catalog.bases)}")
+    client = Engine.connect()
+    for name in selected:
+        spec = catalog.bases[name]
+        if suite:
+            spec = replace(spec, suite=suite)
+        if mirror:
+            spec = replace(spec, mirror=mirror)
+        result = ensure_base(
+            client, spec, force=force, on_line=progress_printer("  ") if ctx.verbose else None
+        )
+        state = "built" if result.rebuilt else "up to date"
+        echo(
+            f"base {result.ref}: {state}, {result.size / 1e6:.1f} MB, "
+            f"{result.packages} packages, mirror {result.mirror}"
+        )
