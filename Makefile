@@ -1,0 +1,53 @@
+# The two commands a fresh machine needs (see README.md):
+#   make run    build, check, scan and report every image of the default catalog
+#   make test   lint, type-check and run the whole test suite on the real engine, Trivy and registry
+# Each provisions what is missing first: the virtual environment from the hash-pinned lock, the
+# Docker engine (Debian's docker.io), the base image built from the Debian archive.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements/dev.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: setup engine base run test lint unit lock bench clean-state
+
+setup: $(STAMP)
+
+$(STAMP): requirements/dev.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+engine: setup
+	$(BIN)/harden engine up
+
+base: engine
+	$(BIN)/harden base
+
+# The main job.
+run: base
+	$(BIN)/harden render --check
+	$(BIN)/harden build
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check hardening tests bench
+	$(BIN)/mypy
+	$(BIN)/bandit -q -c pyproject.toml -r hardening
+
+# The test command (CI runs it through .ci/run).
+test: lint base
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Fast feedback without the engine.
+unit: setup
+	$(BIN)/pytest -m "not docker and not trivy and not registry" $(PYTEST_ARGS)
+
+lock:
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras -o requirements/dev.lock requirements/dev.in
+
+clean-state:
+	rm -rf scans/runs

@@ -1,0 +1,313 @@
+"""The release gate: severity threshold, fixable-only, maximum counts, suppressions, baselines.
+
+The gate reads findings; it never produces them. A release happens only when it passes. Every
+reason for a failure is listed, not just the first, so one run shows everything to fix.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hardening.errors import Location, PolicyError
+from hardening.findings import Finding, Origin, Severity
+from hardening.sourcemap import SourceMap, yaml_source_map
+from hardening.validation import validate
+
+SeverityName = str
+
+
+def _severity(value: str) -> str:
+    Severity.parse(value)  # raises ValueError with the accepted names
+    return value.lower()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class GateModel(_Strict):
+    version: int = Field(ge=1, le=1)
+    fail_on: SeverityName = "high"
+    only_fixable: bool = False
+    max: dict[SeverityName, int] = Field(default_factory=dict)
+    policy_findings: bool = True
+    suppressions: list[str] = Field(default_factory=list)
+    baseline_dir: str | None = None
+
+    @field_validator("fail_on")
+    @classmethod
+    def _check_fail_on(cls, value: str) -> str:
+        return _severity(value)
+
+    @field_validator("max")
+    @classmethod
+    def _check_max(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, count in value.items():
+            _severity(key)
+            if count < 0:
+                raise ValueError(f"max.{key} must not be negative")
+        return {k.lower(): v for k, v in value.items()}
+
+
+class SuppressionModel(_Strict):
+    id: str = Field(min_length=1)
+    reason: str = Field(min_length=10)
+    # YAML reads 2027-01-31 as a date and "2027-01-31" as a string; both mean the same day.
+    expires: Annotated[date, Field(strict=False)]
+    images: list[str] = Field(default_factory=list)
+    package: str | None = None
+    path: str | None = None
+
+
+class SuppressionFileModel(_Strict):
+    version: int = Field(ge=1, le=1)
+    suppressions: list[SuppressionModel] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    id: str
+    reason: str
+    expires: date
+    images: tuple[str, ...]
+    package: str | None
+    path: str | None
+    source: Location
+
+    def matches(self, finding: Finding) -> bool:
+        if finding.rule_id != self.id:
+            return False
+        if self.images and finding.image not in self.images:
+            return False
+        if self.package is not None and finding.package != self.package:
+            return False
+        return self.path is None or fnmatch.fnmatchcase(finding.image_path or "", self.path)
+
+    def expired(self, today: date) -> bool:
+        return self.expires < today
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    fail_on: Severity = Severity.HIGH
+    only_fixable: bool = False
+    max_counts: Mapping[Severity, int] = field(default_factory=dict)
+    policy_findings: bool = True
+    suppressions: tuple[Suppression, ...] = ()
+    baseline_dir: Path | None = None
+    source: Path | None = None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    image: str
+    passed: bool
+    reasons: tuple[str, ...]
+    findings: tuple[Finding, ...]  # every finding, suppressed ones marked
+    counted: int
+    suppressed: int
+    baselined: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": 1,
+            "image": self.image,
+            "passed": self.passed,
+            "decision": "pass" if self.passed else "fail",
+            "reasons": list(self.reasons),
+            "counted": self.counted,
+            "suppressed": self.suppressed,
+            "baselined": self.baselined,
+        }
+
+
+def _load_yaml(path: Path, error: type[PolicyError] = PolicyError) -> tuple[Any, SourceMap]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"cannot read: {exc}", location=Location(path)) from None
+    try:
+        data = yaml.safe_load(text)
+        smap = yaml_source_map(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise error(f"not valid YAML: {exc}", location=Location(path, line)) from None
+    return data, smap
+
+
+def load_suppressions(path: Path) -> tuple[Suppression, ...]:
+    data, smap = _load_yaml(path)
+    model = validate(SuppressionFileModel, data, path=path, smap=smap, error=PolicyError)
+    out = []
+    for index, item in enumerate(model.suppressions):
+        line = smap.line_of(("suppressions", index))
+        out.append(
+            Suppression(
+                id=item.id,
+                reason=item.reason,
+                expires=item.expires,
+                images=tuple(item.images),
+                package=item.package,
+                path=item.path,
+                source=Location(path, line, f"suppressions[{index}]"),
+            )
+        )
+    return tuple(out)
+
+
+def load_gate(path: Path, root: Path) -> GatePolicy:
+    """Read a gate policy; suppression files it names are read and validated too."""
+    data, smap = _load_yaml(path)
+    model = validate(GateModel, data, path=path, smap=smap, error=PolicyError)
+    suppressions: list[Suppression] = []
+    for index, name in enumerate(model.suppressions):
+        file = root / name
+        if not file.is_file():
+            raise PolicyError(
+                f"suppression file {name} does not exist",
+                location=Location(path, smap.line_of(("suppressions", index)), f"suppressions[{index}]"),
+            )
+        suppressions.extend(load_suppressions(file))
+    return GatePolicy(
+        fail_on=Severity.parse(model.fail_on),
+        only_fixable=model.only_fixable,
+        max_counts={Severity.parse(k): v for k, v in model.max.items()},
+        policy_findings=model.policy_findings,
+        suppressions=tuple(suppressions),
+        baseline_dir=(root / model.baseline_dir) if model.baseline_dir else None,
+        source=path,
+    )
+
+
+# -- baselines ------------------------------------------------------------------------------
+
+
+def _key_json(finding: Finding) -> list[str]:
+    return list(finding.key)
+
+
+def write_baseline(path: Path, image: str, findings: Iterable[Finding]) -> int:
+    from hardening.atomic import write_text_atomic
+
+    keys = sorted({tuple(_key_json(f)) for f in findings})
+    doc = {"schema_version": 1, "image": image, "accepted": [list(k) for k in keys]}
+    write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
+    return len(keys)
+
+
+def load_baseline(path: Path) -> frozenset[tuple[str, ...]]:
+    if not path.is_file():
+        return frozenset()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PolicyError(f"baseline is not valid JSON: {exc}", location=Location(path)) from None
+    accepted = doc.get("accepted") if isinstance(doc, dict) else None
+    if not isinstance(accepted, list) or not all(
+        isinstance(k, list) and len(k) == 5 and all(isinstance(p, str) for p in k) for k in accepted
+    ):
+        raise PolicyError(
+            "baseline must be an object with `accepted`: a list of 5-string keys",
+            location=Location(path, None, "accepted"),
+        )
+    return frozenset(tuple(k) for k in accepted)
+
+
+# -- the decision ---------------------------------------------------------------------------
+
+
+def _describe(finding: Finding) -> str:
+    what = finding.rule_id
+    if finding.package:
+        what += f" in {finding.package} {finding.installed_version or ''}".rstrip()
+    if finding.fixed_version:
+        what += f" (fixed in {finding.fixed_version})"
+    where = f" at {finding.location}" if finding.location else ""
+    return f"{finding.severity.label} {what}{where}"
+
+
+def decide(
+    image: str,
+    scanner_findings: Sequence[Finding],
+    policy_findings: Sequence[Finding],
+    policy: GatePolicy,
+    *,
+    policy_fail_level: Severity = Severity.HIGH,
+    today: date | None = None,
+    baseline: frozenset[tuple[str, ...]] = frozenset(),
+    max_listed: int = 20,
+) -> GateDecision:
+    today = today or date.today()
+    reasons: list[str] = []
+    for suppression in policy.suppressions:
+        if suppression.expired(today) and (not suppression.images or image in suppression.images):
+            reasons.append(
+                f"suppression {suppression.id} ({suppression.source}) expired on "
+                f"{suppression.expires.isoformat()}: renew it with a reason or fix the finding"
+            )
+    marked: list[Finding] = []
+    failing: list[Finding] = []
+    suppressed = baselined = 0
+    for finding in [*scanner_findings, *policy_findings]:
+        active = [s for s in policy.suppressions if s.matches(finding) and not s.expired(today)]
+        if active:
+            suppressed += 1
+            marked.append(replace(finding, suppressed_by=active[0].reason))
+            continue
+        marked.append(finding)
+        if finding.key in baseline:
+            baselined += 1
+            continue
+        if finding.origin is Origin.POLICY:
+            if policy.policy_findings and finding.severity >= policy_fail_level:
+                failing.append(finding)
+            continue
+        if policy.only_fixable and not finding.fixable:
+            continue
+        if finding.severity >= policy.fail_on:
+            failing.append(finding)
+    counted = [
+        f
+        for f in marked
+        if f.suppressed_by is None
+        and f.key not in baseline
+        and f.origin is Origin.SCANNER
+        and (f.fixable or not policy.only_fixable)
+    ]
+    per_severity = Counter(f.severity for f in counted)
+    for severity, limit in sorted(policy.max_counts.items(), reverse=True):
+        if per_severity[severity] > limit:
+            reasons.append(
+                f"{per_severity[severity]} {severity.label} vulnerabilities exceed the maximum of {limit}"
+            )
+    failing.sort(key=lambda f: (-int(f.severity), f.rule_id, f.package or ""))
+    scope = "fixable " if policy.only_fixable else ""
+    scanner_failing = [f for f in failing if f.origin is Origin.SCANNER]
+    policy_failing = [f for f in failing if f.origin is Origin.POLICY]
+    if scanner_failing:
+        reasons.append(f"{len(scanner_failing)} {scope}vulnerabilities at or above {policy.fail_on.label}")
+    if policy_failing:
+        reasons.append(f"{len(policy_failing)} policy findings at or above {policy_fail_level.label}")
+    reasons.extend(f"  {_describe(f)}" for f in failing[:max_listed])
+    if len(failing) > max_listed:
+        reasons.append(f"  … and {len(failing) - max_listed} more")
+    return GateDecision(
+        image=image,
+        passed=not reasons,
+        reasons=tuple(reasons),
+        findings=tuple(marked),
+        counted=len(counted),
+        suppressed=suppressed,
+        baselined=baselined,
+    )
