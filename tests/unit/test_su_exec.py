@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-SOURCE_DIR = (
-    Path(__file__).resolve().parents[2] / "dockerfiles" / "postgres-secure" / "su-exec"
-)
+SOURCE_DIR = Path(__file__).resolve().parents[2] / "dockerfiles" / "postgres-secure" / "su-exec"
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 FIXTURE_PASSWD = "suexec-test:x:4242:4242::/srv/suexec-test:/bin/sh\n"
 FIXTURE_GROUP = "suexec-test:x:4242:\nsuexec-extra:x:4243:suexec-test\n"
@@ -41,14 +39,10 @@ def su_exec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build = tmp_path_factory.mktemp("su-exec")
     for name in ("su-exec.c", "Makefile", "test.sh"):
         shutil.copy(SOURCE_DIR / name, build / name)
-    result = subprocess.run(
-        ["make", "-C", str(build)], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run(["make", "-C", str(build)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     # The static glibc NSS warning would mean lookups silently depend on the image's libc.
-    assert "getpwnam" not in result.stderr and "initgroups" not in result.stderr, (
-        result.stderr
-    )
+    assert "getpwnam" not in result.stderr and "initgroups" not in result.stderr, result.stderr
     binary = build / "su-exec"
     # Lets unprivileged users reach it: pytest creates its temporary directories 0700.
     top = tmp_path_factory.getbasetemp().parent
@@ -99,9 +93,7 @@ def in_fixture_namespace(
     yield run
 
 
-def _run(
-    argv: list[str], preexec: Callable[[], None] | None = None
-) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         argv,
         capture_output=True,
@@ -136,15 +128,11 @@ def test_supplementary_groups_set_from_group_file(
     in_fixture_namespace: Callable[[list[str]], subprocess.CompletedProcess[str]],
 ) -> None:
     result = in_fixture_namespace([str(su_exec), "suexec-test", "id", "-G"])
-    assert (result.returncode, result.stdout.split()) == (0, ["4242", "4243"]), (
-        result.stderr
-    )
+    assert (result.returncode, result.stdout.split()) == (0, ["4242", "4243"]), result.stderr
 
 
 def test_callers_supplementary_groups_are_cleared(su_exec: Path) -> None:
-    result = _run(
-        [str(su_exec), "nobody", "id", "-G"], preexec=lambda: os.setgroups([4, 24, 27])
-    )
+    result = _run([str(su_exec), "nobody", "id", "-G"], preexec=lambda: os.setgroups([4, 24, 27]))
     assert (result.returncode, result.stdout.strip()) == (0, "65534")
 
 
@@ -157,9 +145,7 @@ def test_callers_supplementary_groups_are_cleared(su_exec: Path) -> None:
         ("4294967295", "unknown user"),
     ],
 )
-def test_refusal_runs_nothing(
-    su_exec: Path, tmp_path: Path, spec: str, message: str
-) -> None:
+def test_refusal_runs_nothing(su_exec: Path, tmp_path: Path, spec: str, message: str) -> None:
     marker = tmp_path / "ran"
     result = _run([str(su_exec), spec, "touch", str(marker)])
     assert result.returncode == 1
@@ -167,9 +153,7 @@ def test_refusal_runs_nothing(
     assert not marker.exists(), "the command ran although su-exec refused"
 
 
-@pytest.mark.parametrize(
-    "argv", [[], ["nobody"], ["", "true"], [":root", "true"], ["nobody:", "true"]]
-)
+@pytest.mark.parametrize("argv", [[], ["nobody"], ["", "true"], [":root", "true"], ["nobody:", "true"]])
 def test_usage_errors(su_exec: Path, argv: list[str]) -> None:
     result = _run([str(su_exec), *argv])
     assert result.returncode == 1
@@ -177,9 +161,7 @@ def test_usage_errors(su_exec: Path, argv: list[str]) -> None:
 
 
 def test_execs_in_place(su_exec: Path) -> None:
-    result = _run(
-        ["sh", "-c", 'echo $$; exec "$0" nobody sh -c "echo \\$\\$"', str(su_exec)]
-    )
+    result = _run(["sh", "-c", 'echo $$; exec "$0" nobody sh -c "echo \\$\\$"', str(su_exec)])
     lines = result.stdout.split()
     assert result.returncode == 0, result.stderr
     assert len(lines) == 2 and lines[0] == lines[1], lines
@@ -190,7 +172,5 @@ def test_is_statically_linked(su_exec: Path) -> None:
     assert data[:4] == b"\x7fELF" and data[4] == 2, "expected a 64-bit ELF"
     (phoff,) = struct.unpack_from("<Q", data, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
-    types = [
-        struct.unpack_from("<I", data, phoff + i * phentsize)[0] for i in range(phnum)
-    ]
+    types = [struct.unpack_from("<I", data, phoff + i * phentsize)[0] for i in range(phnum)]
     assert PT_INTERP not in types, "su-exec has a dynamic loader; it must be static"
