@@ -103,6 +103,10 @@ class ReportInputError(BadInput):
     title = "invalid report input"
 
 
+class AdvisoryError(BadInput):
+    title = "invalid advisory"
+
+
 class UsageError(BadInput):
     title = "usage"
 

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from hardening.cli import base, build, engine, render
+from hardening.cli import base, build, db, engine, render
 from hardening.cli.app import cli
 from hardening.errors import ExitCode, HardeningError
 
@@ -19,6 +19,7 @@ COMMANDS: tuple[click.Command, ...] = (
     base.base,
     render.render,
     build.build,
+    db.db,
 )
 for _command in COMMANDS:
     cli.add_command(_command)
