@@ -87,6 +87,10 @@ class ConfigError(BadInput):
     title = "invalid configuration"
 
 
+class AdvisoryError(ConfigError):
+    title = "invalid advisory"
+
+
 class RenderError(BadInput):
     title = "cannot render Dockerfile"
 
@@ -101,10 +105,6 @@ class PolicyError(BadInput):
 
 class ReportInputError(BadInput):
     title = "invalid report input"
-
-
-class AdvisoryError(BadInput):
-    title = "invalid advisory"
 
 
 class UsageError(BadInput):

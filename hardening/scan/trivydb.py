@@ -42,7 +42,7 @@ from pydantic import (
     model_validator,
 )
 
-from hardening.errors import ConfigError, DatabaseError, Location
+from hardening.errors import AdvisoryError, DatabaseError, Location
 from hardening.scan import bbolt
 
 SCHEMA_VERSION = 2
@@ -216,7 +216,7 @@ def build_db(advisory_paths: Sequence[Path], cache_dir: Path, *, now: datetime |
     """Write ``cache_dir/db/trivy.db`` and ``cache_dir/db/metadata.json`` from OSV files.
 
     ``advisory_paths`` are OSV JSON files or directories searched for ``*.json``. A naive
-    ``now`` is taken as UTC. Raises ``ConfigError`` for a bad advisory (with file and field)
+    ``now`` is taken as UTC. Raises ``AdvisoryError`` for a bad advisory (with file and field)
     and ``DatabaseError`` when the files cannot be written.
     """
     moment = _utc(now or datetime.now(UTC))
@@ -265,15 +265,15 @@ def write_metadata(db_dir: Path, *, now: datetime, version: int = SCHEMA_VERSION
 
 
 def load_record(path: Path) -> OsvRecord:
-    """Parse and validate one OSV file; ``ConfigError`` names the file, line and field."""
+    """Parse and validate one OSV file; ``AdvisoryError`` names the file, line and field."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"cannot read advisory: {error}", location=Location(path)) from error
+        raise AdvisoryError(f"cannot read advisory: {error}", location=Location(path)) from error
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ConfigError(
+        raise AdvisoryError(
             f"not valid JSON: {error.msg}",
             location=Location(path, error.lineno),
             hint="advisories are OSV JSON documents, one per file",
@@ -283,7 +283,7 @@ def load_record(path: Path) -> OsvRecord:
     except ValidationError as error:
         first = error.errors()[0]
         details = "\n".join(f"{_loc(e['loc'])}: {e['msg']}" for e in error.errors())
-        raise ConfigError(
+        raise AdvisoryError(
             f"not a valid OSV record: {first['msg']}",
             location=Location(path, None, _loc(first["loc"])),
             details=details,
@@ -340,7 +340,7 @@ def _advisory_files(paths: Sequence[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise ConfigError("advisory path does not exist", location=Location(path))
+            raise AdvisoryError("advisory path does not exist", location=Location(path))
     return files
 
 
@@ -361,7 +361,7 @@ def _add_record(db: _Db, record: OsvRecord, path: Path) -> None:
             bucket, source = f"debian {match.group(1)}", DEBIAN
             package = affected.package.name
             if not _DEBIAN_PACKAGE.match(package):
-                raise ConfigError(
+                raise AdvisoryError(
                     f"{package!r} is not a Debian source package name",
                     location=Location(path, None, f"{where}.package.name"),
                 )
@@ -371,7 +371,7 @@ def _add_record(db: _Db, record: OsvRecord, path: Path) -> None:
             # trivy-db keeps only DSA/DLA ids as Debian VendorIDs.
             ids = [i for i in vendor_ids if not i.startswith("DEBIAN-CVE-")]
         else:
-            raise ConfigError(
+            raise AdvisoryError(
                 f"ecosystem {ecosystem!r} is not supported",
                 location=Location(path, None, f"{where}.package.ecosystem"),
                 hint='use "PyPI" or "Debian:<major version>"',
@@ -383,7 +383,7 @@ def _add_record(db: _Db, record: OsvRecord, path: Path) -> None:
         for vuln_id in vuln_ids:
             previous = packages.get(vuln_id)
             if previous is not None and previous.origin != path:
-                raise ConfigError(
+                raise AdvisoryError(
                     f"{vuln_id} for {package} in {bucket!r} is also defined by {previous.origin}",
                     location=Location(path, None, f"{where}.package"),
                     hint="keep one advisory per vulnerability and package",
@@ -419,7 +419,7 @@ def _pip_advisory(affected: OsvAffected, path: Path, where: str) -> dict[str, An
         if osv_range.type == "GIT":
             continue
         if osv_range.type != "ECOSYSTEM":
-            raise ConfigError(
+            raise AdvisoryError(
                 f"range type {osv_range.type} does not apply to PyPI",
                 location=Location(path, None, f"{range_where}.type"),
             )
@@ -435,7 +435,7 @@ def _pip_advisory(affected: OsvAffected, path: Path, where: str) -> dict[str, An
             vulnerable.append(f"={version}")
     vulnerable = _apply_last_known_range(vulnerable, affected.database_specific, path, where)
     if not vulnerable and not patched:
-        raise ConfigError(
+        raise AdvisoryError(
             "the advisory names no affected PyPI versions",
             location=Location(path, None, where),
             hint="give ranges with introduced/fixed events or a versions list",
@@ -462,7 +462,7 @@ def _ranges(
                 check(event.introduced, path, f"{event_where}.introduced")
             start = event.introduced
         elif start is None:
-            raise ConfigError(
+            raise AdvisoryError(
                 "an event comes before any introduced event",
                 location=Location(path, None, event_where),
             )
@@ -475,7 +475,7 @@ def _ranges(
             yield _constraint(start, event.last_affected, True), None
             start = None
         else:
-            raise ConfigError(
+            raise AdvisoryError(
                 "limit events are not supported",
                 location=Location(path, None, f"{event_where}.limit"),
             )
@@ -503,14 +503,14 @@ def _check_pep440(version: str, path: Path, where: str) -> None:
     try:
         Version(version)
     except InvalidVersion as error:
-        raise ConfigError(
+        raise AdvisoryError(
             f"{version!r} is not a PEP 440 version", location=Location(path, None, where)
         ) from error
 
 
 def _check_debian_version(version: str, path: Path, where: str) -> None:
     if not _DEBIAN_VERSION.match(version):
-        raise ConfigError(f"{version!r} is not a Debian version", location=Location(path, None, where))
+        raise AdvisoryError(f"{version!r} is not a Debian version", location=Location(path, None, where))
 
 
 def _apply_last_known_range(
@@ -521,7 +521,7 @@ def _apply_last_known_range(
         return vulnerable
     bound = specific["last_known_affected_version_range"]
     if not isinstance(bound, str) or not re.match(r"^<=?\s*\S+$", bound.strip()):
-        raise ConfigError(
+        raise AdvisoryError(
             "expected '< version' or '<= version'",
             location=Location(path, None, f"{where}.database_specific.last_known_affected_version_range"),
         )
@@ -534,7 +534,7 @@ def _debian_advisory(affected: OsvAffected, path: Path, where: str) -> tuple[dic
     for r_index, osv_range in enumerate(affected.ranges):
         range_where = f"{where}.ranges[{r_index}]"
         if osv_range.type != "ECOSYSTEM":
-            raise ConfigError(
+            raise AdvisoryError(
                 f"range type {osv_range.type} does not apply to Debian",
                 location=Location(path, None, f"{range_where}.type"),
             )
@@ -547,12 +547,12 @@ def _debian_advisory(affected: OsvAffected, path: Path, where: str) -> tuple[dic
                 if event.introduced != "0":
                     _check_debian_version(event.introduced, path, f"{event_where}.introduced")
             else:
-                raise ConfigError(
+                raise AdvisoryError(
                     "Debian advisories take only introduced and fixed events",
                     location=Location(path, None, event_where),
                 )
     if len(fixed) > 1:
-        raise ConfigError(
+        raise AdvisoryError(
             "more than one fixed version for one Debian release",
             location=Location(path, None, f"{where}.ranges"),
             hint="Trivy holds one FixedVersion per release and source package",
@@ -560,14 +560,14 @@ def _debian_advisory(affected: OsvAffected, path: Path, where: str) -> tuple[dic
     specific = affected.ecosystem_specific or {}
     urgency = _optional_str(specific, "urgency", path, f"{where}.ecosystem_specific.urgency")
     if urgency is not None and urgency not in _DEBIAN_URGENCY:
-        raise ConfigError(
+        raise AdvisoryError(
             f"unknown Debian urgency {urgency!r}",
             location=Location(path, None, f"{where}.ecosystem_specific.urgency"),
             hint="one of " + ", ".join(sorted(_DEBIAN_URGENCY)),
         )
     status = _optional_str(specific, "status", path, f"{where}.ecosystem_specific.status")
     if status is not None and status not in _DEBIAN_STATUS:
-        raise ConfigError(
+        raise AdvisoryError(
             f"unknown Debian status {status!r}",
             location=Location(path, None, f"{where}.ecosystem_specific.status"),
             hint="one of " + ", ".join(sorted(_DEBIAN_STATUS)),
@@ -587,7 +587,7 @@ def _optional_str(specific: Mapping[str, Any], key: str, path: Path, where: str)
     value = specific.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise ConfigError("expected a string", location=Location(path, None, where))
+    raise AdvisoryError("expected a string", location=Location(path, None, where))
 
 
 def _cvss(severities: Sequence[OsvSeverity], path: Path, where: str) -> Cvss | None:
@@ -600,7 +600,7 @@ def _cvss(severities: Sequence[OsvSeverity], path: Path, where: str) -> Cvss | N
         try:
             found = Cvss(vector, cvss3_base_score(vector))
         except ValueError as error:
-            raise ConfigError(str(error), location=Location(path, None, f"{where}[{index}].score")) from error
+            raise AdvisoryError(str(error), location=Location(path, None, f"{where}[{index}].score")) from error
     return found
 
 
@@ -608,14 +608,14 @@ def _ghsa_detail(record: OsvRecord, cvss: Cvss | None, path: Path) -> _Detail:
     specific = record.database_specific or {}
     name = specific.get("severity")
     if name is not None and name not in _GHSA_SEVERITY:
-        raise ConfigError(
+        raise AdvisoryError(
             f"unknown GHSA severity {name!r}",
             location=Location(path, None, "database_specific.severity"),
             hint="one of LOW, MODERATE, HIGH, CRITICAL",
         )
     cwe_ids = specific.get("cwe_ids", [])
     if not isinstance(cwe_ids, list) or not all(isinstance(c, str) for c in cwe_ids):
-        raise ConfigError(
+        raise AdvisoryError(
             "expected a list of CWE ids", location=Location(path, None, "database_specific.cwe_ids")
         )
     return _Detail(
