@@ -151,11 +151,11 @@ def legacy_save(
         for index, raw in enumerate(raw_layers):
             layer_id = hashlib.sha256(f"{index}".encode() + raw).hexdigest()
             names.append(f"{layer_id}/layer.tar")
-            tar.addfile(*directory(layer_id))
+            tar.addfile(directory(layer_id)[0])
             add_member(tar, f"{layer_id}/VERSION", b"1.0")
             add_member(tar, f"{layer_id}/json", json.dumps({"id": layer_id}).encode())
             if raw in stored:
-                tar.addfile(*symlink(f"{layer_id}/layer.tar", f"../{stored[raw]}"))
+                tar.addfile(symlink(f"{layer_id}/layer.tar", f"../{stored[raw]}")[0])
             else:
                 stored[raw] = f"{layer_id}/layer.tar"
                 add_member(tar, f"{layer_id}/layer.tar", raw)

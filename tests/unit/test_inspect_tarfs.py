@@ -215,7 +215,7 @@ def test_hostile_names_are_reported_and_nothing_is_written(
         )
     )
     before = sorted(os.walk(tmp_path))
-    archive = read_image_tar(image, reference="example/app:1")
+    archive: ImageArchive[object] = read_image_tar(image, reference="example/app:1")
     assert sorted(os.walk(tmp_path)) == before
     fs = archive.filesystem
     kinds = sorted((a.kind, a.path) for a in archive.anomalies)
@@ -241,7 +241,7 @@ def test_hardlink_reports_the_target_file() -> None:
     data = legacy_save(
         [[file("usr/sbin/gosu", b"x" * 100, mode=0o4755), hardlink("usr/bin/runas", "usr/sbin/gosu")]]
     )
-    archive = read_image_stream(io.BytesIO(data), reference="example/app:1")
+    archive: ImageArchive[object] = read_image_stream(io.BytesIO(data), reference="example/app:1")
     link = archive.filesystem.get("/usr/bin/runas")
     assert link is not None
     assert link.kind is FileKind.FILE and link.size == 100 and link.mode == 0o4755
@@ -250,7 +250,7 @@ def test_hardlink_reports_the_target_file() -> None:
 
 def test_non_directory_parent_is_replaced_like_overlay_does() -> None:
     data = legacy_save([[symlink("lib", "usr/lib")], [file("lib/x.so", "x")]])
-    archive = read_image_stream(io.BytesIO(data), reference="example/app:1")
+    archive: ImageArchive[object] = read_image_stream(io.BytesIO(data), reference="example/app:1")
     assert (AnomalyKind.NON_DIRECTORY_PARENT, "/lib") in {(a.kind, a.path) for a in archive.anomalies}
     lib = archive.filesystem.get("/lib")
     assert lib is not None and lib.kind is FileKind.DIRECTORY
@@ -260,7 +260,7 @@ def test_repeated_layer_stored_once_via_symlink_in_legacy_layout(tmp_path: Path)
     same = [file("a", "same")]
     path = tmp_path / "image.tar"
     path.write_bytes(legacy_save([same, [whiteout("a")], same]))
-    archive = read_image_tar(path, reference="example/app:1")
+    archive: ImageArchive[object] = read_image_tar(path, reference="example/app:1")
     assert len(archive.layers) == 3
     assert archive.layers[2].blob_size == archive.layers[0].blob_size > 0
     entry = archive.filesystem.get("/a")
@@ -290,7 +290,7 @@ def test_extract_sees_bounded_content_only_for_wanted_files(tmp_path: Path) -> N
 
 
 def test_non_seekable_stream_is_read(tmp_path: Path) -> None:
-    class Pipe(io.RawIOBase):
+    class Pipe(io.RawIOBase):  # a pipe: readable, not seekable
         def __init__(self, data: bytes) -> None:
             self._data = io.BytesIO(data)
 
@@ -306,7 +306,8 @@ def test_non_seekable_stream_is_read(tmp_path: Path) -> None:
             return len(chunk)
 
     data = legacy_save([BASE])
-    archive = read_image_stream(io.BufferedReader(Pipe(data)), reference="example/app:1")
+    pipe = io.BufferedReader(Pipe(data))  # type: ignore[type-var]
+    archive: ImageArchive[object] = read_image_stream(pipe, reference="example/app:1")
     assert archive.filesystem.get("/usr/bin/tool") is not None
     assert archive.repo_tags == ("example/app:1",)
 
@@ -340,7 +341,7 @@ def test_archive_without_end_marker_is_readable_but_flagged(tmp_path: Path) -> N
     data = legacy_save([BASE])
     path = tmp_path / "no-end.tar"
     path.write_bytes(data[: _end_of_members(data)])
-    archive = read_image_tar(path, reference="example/app:1")
+    archive: ImageArchive[object] = read_image_tar(path, reference="example/app:1")
     assert (AnomalyKind.MISSING_END_OF_ARCHIVE, None) in {(a.kind, a.layer) for a in archive.anomalies}
 
 
