@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from hardening.cli import base, build, db, engine, render
+from hardening.cli import base, build, db, engine, matrix, render, trend
 from hardening.cli.app import cli
 from hardening.errors import ExitCode, HardeningError
 
@@ -20,6 +20,8 @@ COMMANDS: tuple[click.Command, ...] = (
     render.render,
     build.build,
     db.db,
+    matrix.matrix,
+    trend.trend,
 )
 for _command in COMMANDS:
     cli.add_command(_command)
