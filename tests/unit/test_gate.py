@@ -135,8 +135,8 @@ def test_expired_suppression_fails_and_names_itself(tmp_path: Path) -> None:
             5,
         ),
         (
-            "version: 1\nsuppressions:\n  - id: CVE-1\n    reason: a long enough reason\n    expires: 2027-01-01\n"
-            "    colour: red\n",
+            "version: 1\nsuppressions:\n  - id: CVE-1\n    reason: a long enough reason\n"
+            "    expires: 2027-01-01\n    colour: red\n",
             "suppressions[0].colour",
             6,
         ),
