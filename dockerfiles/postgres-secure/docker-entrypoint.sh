@@ -101,6 +101,21 @@ initialise() {
 		container  $os_user  postgres
 	EOF
 
+	# A temporary server costs about half a second of every first start; skip it
+	# when there is neither a database to create nor a script to run.
+	needs_server=no
+	[ "$db_name" = postgres ] || needs_server=yes
+	for script in "$initdb_dir"/*; do
+		if [ -e "$script" ]; then needs_server=yes; fi
+	done
+	if [ "$needs_server" = yes ]; then
+		run_temporary_server
+	fi
+	rm -f "$incomplete_marker"
+	log "initialisation complete"
+}
+
+run_temporary_server() {
 	# Socket only: clients must not see the server before initialisation is done.
 	pg_ctl --pgdata="$PGDATA" --wait --timeout=60 --silent \
 		-o "-c listen_addresses='' -c unix_socket_directories=$socket_dir" start
@@ -131,8 +146,6 @@ initialise() {
 	done
 
 	pg_ctl --pgdata="$PGDATA" --wait --silent --mode=fast stop
-	rm -f "$incomplete_marker"
-	log "initialisation complete"
 }
 
 # Options alone ("-c work_mem=64MB") are meant for the server.
