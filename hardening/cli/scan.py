@@ -1,0 +1,129 @@
+"""`harden scan`: the built images, scanned with the pinned Trivy; every fault exits 3."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hardening.cli.app import Context, echo, pass_ctx
+from hardening.errors import UsageError
+from hardening.findings import Finding, Severity
+from hardening.scan.interface import ScanOptions, ScanResult
+from hardening.scan.trivy import KNOWN_SCANNERS
+
+DEFAULT_CACHE_DIR = Path("~/.cache/hardening/trivy")
+
+
+def _scanners(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(part.strip() for part in value.split(",") if part.strip()))
+    unknown = [name for name in names if name not in KNOWN_SCANNERS]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown scanner(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(KNOWN_SCANNERS)}"
+        )
+    return names
+
+
+def summary_line(label: str, result: ScanResult, where: Path) -> str:
+    counts = _counts(result.findings)
+    by_severity = ", ".join(f"{counts[s]} {s.label}" for s in sorted(Severity, reverse=True))
+    state = "cached" if result.cached else "scanned"
+    db = f", db {result.db_updated_at[:10]}" if result.db_updated_at else ""
+    return (
+        f"{label}: {by_severity} ({len(result.findings)} findings, {result.packages} packages; "
+        f"{state}, trivy {result.trivy_version}{db}) → {where}"
+    )
+
+
+def _counts(findings: tuple[Finding, ...]) -> dict[Severity, int]:
+    counts = dict.fromkeys(Severity, 0)
+    for finding in findings:
+        counts[finding.severity] += 1
+    return counts
+
+
+@click.command()
+@click.argument("images", nargs=-1)
+@click.option(
+    "--image", "ref", metavar="REF", help="Scan any local image by reference instead of the catalog."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="With --image: where to write scan.json and sbom.cdx.json (default: a new run directory).",
+)
+@click.option(
+    "--trivy",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The Trivy binary (default: $HARDENING_TRIVY, then the venv's pinned trivy, then PATH).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_CACHE_DIR,
+    envvar="HARDENING_TRIVY_CACHE",
+    show_default=True,
+    help="Trivy cache directory holding db/ (see `harden db build`) and our result cache.",
+)
+@click.option(
+    "--scanners",
+    default="vuln",
+    show_default=True,
+    callback=_scanners,
+    help=f"Comma-separated Trivy scanners: {','.join(KNOWN_SCANNERS)}.",
+)
+@click.option("--db-repository", metavar="REPO", help="With --online: where Trivy downloads its DB from.")
+@click.option("--online", is_flag=True, help="Let Trivy use the network (DB download); default is offline.")
+@click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="Seconds.")
+@pass_ctx
+def scan(
+    ctx: Context,
+    images: tuple[str, ...],
+    ref: str | None,
+    out_dir: Path | None,
+    trivy: Path | None,
+    cache_dir: Path,
+    scanners: tuple[str, ...],
+    db_repository: str | None,
+    online: bool,
+    timeout: float,
+) -> None:
+    """Scan built candidate images (or --image REF) with Trivy; write scan.json and an SBOM.
+
+    Exits 0 whatever is found (`harden gate` decides); exits 3 when the scan itself fails.
+    """
+    from hardening.engine.client import Engine
+    from hardening.pipeline import new_run_dir
+    from hardening.scan.service import SCAN_FILE, ref_dir_name, scan_images, scan_ref
+
+    if ref and images:
+        raise UsageError("give image names from the catalog or --image REF, not both")
+    if out_dir and not ref:
+        raise UsageError("--out goes with --image; catalog images are written to the run directory")
+    if db_repository and not online:
+        raise UsageError("--db-repository needs --online (offline scans never download a DB)")
+    options = ScanOptions(
+        cache_dir=cache_dir.expanduser(),
+        scanners=scanners,
+        timeout=timeout,
+        offline=not online,
+        skip_db_update=not online,
+        db_repository=db_repository,
+    )
+    engine_client = Engine.connect()
+    try:
+        if ref:
+            target_dir = out_dir or new_run_dir(ctx.catalog).image_dir(ref_dir_name(ref))
+            result = scan_ref(ref, engine_client, target_dir, options, trivy=trivy)
+            echo(summary_line(ref, result, target_dir / SCAN_FILE))
+            return
+        catalog = ctx.catalog
+        specs = catalog.select(images)
+        run = new_run_dir(catalog)
+        results = scan_images(catalog, specs, engine_client, run, options, trivy=trivy)
+        for spec, result in zip(specs, results, strict=True):
+            echo(summary_line(spec.name, result, run.image_dir(spec.name) / SCAN_FILE))
+    finally:
+        engine_client.close()
