@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
-import subprocess  # nosec B404 - argument lists only, never a shell
+import subprocess  # argument lists only, never a shell  # nosec B404
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -430,7 +430,7 @@ def _run_pip_download(
     argv.extend(["-r", str(lock_file), "-d", str(dest)])
     command = shlex.join(argv)
     try:
-        completed = subprocess.run(  # nosec B603 - fixed argument list, no shell
+        completed = subprocess.run(  # fixed argument list, no shell  # nosec B603
             argv,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
