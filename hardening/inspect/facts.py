@@ -331,7 +331,8 @@ def _facts(archive: ImageArchive[_Extracted], reference: str, names: frozenset[s
                 envs.append(_environment(fs, entry.path))
             continue
         if entry.kind is FileKind.FILE:
-            filesystem_size += entry.size
+            if not entry.hardlink_to:
+                filesystem_size += entry.size
             if entry.mode & 0o6000:
                 setuid.append(SpecialFile(entry.path, entry.mode, entry.uid, entry.gid, entry.layer))
             if entry.path == _DPKG_STATUS or entry.path.startswith(_DPKG_STATUS_DIR):

@@ -14,6 +14,7 @@ keeps. That keeps the expensive part — reading bytes — under the caller's co
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import posixpath
 import shutil
@@ -24,9 +25,18 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Generic, Protocol, TypeVar
+from typing import IO, Any, BinaryIO, Generic, Protocol, TypeVar, cast
 
 from hardening.errors import InspectError
+from hardening.inspect.tarstream import (
+    Member,
+    Source,
+    StreamSource,
+    TarEnd,
+    TarFormatError,
+    WindowSource,
+    members,
+)
 
 T = TypeVar("T")
 
@@ -287,36 +297,20 @@ def _normalise(name: str, layer: int, anomalies: list[Anomaly]) -> tuple[str, ..
     return parts
 
 
-class _SeekReader:
-    """Random access into a member of a seekable layer, charged against a byte budget."""
+class _MemberReader:
+    """Bounded access to one member's data through the layer's source.
 
-    def __init__(self, fileobj: IO[bytes], size: int, budget: int) -> None:
-        self._file = fileobj
-        self._size = size
+    On a random-access source reads go straight to the bytes asked for; on a stream the member
+    is buffered forward, as far as asked and never beyond the budget.
+    """
+
+    def __init__(self, source: Source, member: Member, budget: int) -> None:
+        self._source = source
+        self._start = member.offset_data
+        self._size = member.size
         self._budget = budget
-
-    @property
-    def size(self) -> int:
-        return self._size
-
-    def read_at(self, offset: int, length: int) -> bytes:
-        if offset < 0 or length <= 0 or offset >= self._size:
-            return b""
-        length = min(length, self._size - offset, self._budget)
-        if length <= 0:
-            return b""
-        self._budget -= length
-        self._file.seek(offset)
-        return self._file.read(length)
-
-
-class _PrefixReader:
-    """Random access over the prefix of a streamed member, read forward only as needed."""
-
-    def __init__(self, fileobj: IO[bytes], size: int, budget: int) -> None:
-        self._file = fileobj
-        self._size = size
-        self._limit = min(size, budget, MAX_STREAM_BUFFER)
+        self._stream = source.size is None
+        self._limit = min(member.size, budget, MAX_STREAM_BUFFER)
         self._buffer = bytearray()
 
     @property
@@ -325,44 +319,51 @@ class _PrefixReader:
 
     @property
     def truncated(self) -> bool:
-        return self._limit < self._size and len(self._buffer) >= self._limit
+        return self._stream and self._limit < self._size and len(self._buffer) >= self._limit
 
     def read_at(self, offset: int, length: int) -> bytes:
-        if offset < 0 or length <= 0:
+        if offset < 0 or length <= 0 or offset >= self._size:
             return b""
-        end = min(offset + length, self._limit)
-        if end > len(self._buffer):
-            self._buffer += self._file.read(end - len(self._buffer))
-        return bytes(self._buffer[offset:end])
+        if self._stream:
+            end = min(offset + length, self._limit)
+            if end > len(self._buffer):
+                self._buffer += self._source.read_at(self._start + len(self._buffer), end - len(self._buffer))
+            return bytes(self._buffer[offset:end])
+        length = min(length, self._size - offset, self._budget)
+        if length <= 0:
+            return b""
+        self._budget -= length
+        return self._source.read_at(self._start + offset, length)
 
 
 _TAR_KINDS: Mapping[bytes, FileKind] = {
-    tarfile.REGTYPE: FileKind.FILE,
-    tarfile.AREGTYPE: FileKind.FILE,
-    tarfile.CONTTYPE: FileKind.FILE,
-    tarfile.GNUTYPE_SPARSE: FileKind.FILE,
-    tarfile.DIRTYPE: FileKind.DIRECTORY,
-    tarfile.SYMTYPE: FileKind.SYMLINK,
-    tarfile.CHRTYPE: FileKind.CHAR_DEVICE,
-    tarfile.BLKTYPE: FileKind.BLOCK_DEVICE,
-    tarfile.FIFOTYPE: FileKind.FIFO,
+    b"0": FileKind.FILE,
+    b"\x00": FileKind.FILE,
+    b"7": FileKind.FILE,
+    b"5": FileKind.DIRECTORY,
+    b"2": FileKind.SYMLINK,
+    b"3": FileKind.CHAR_DEVICE,
+    b"4": FileKind.BLOCK_DEVICE,
+    b"6": FileKind.FIFO,
 }
+_HARDLINK = b"1"
 
 
 def _scan_layer(
-    tar: tarfile.TarFile,
+    source: Source,
     index: int,
     *,
-    seekable: bool,
     wants: Wants,
     extract: Callable[[FileEntry, RandomReader], object],
 ) -> _LayerScan:
     scan = _LayerScan()
     anomalies = scan.anomalies
-    # Only regular files of this layer can be re-read for a hard link, and only when seekable.
-    regular: dict[tuple[str, ...], tarfile.TarInfo] = {}
-    for info in tar:
-        parts = _normalise(info.name, index, anomalies)
+    # Only regular files of this layer can be re-read for a hard link, and only with random access.
+    regular: dict[tuple[str, ...], Member] = {}
+    random_access = source.size is not None
+    end = TarEnd()
+    for member in members(source, end):
+        parts = _normalise(member.name, index, anomalies)
         if parts is None:
             continue
         base = parts[-1] if parts else ""
@@ -370,32 +371,34 @@ def _scan_layer(
             _scan_whiteout(scan, parts, index)
             continue
         path = _join(parts)
-        if info.islnk():
-            target = _normalise(info.linkname, index, anomalies)
+        if member.type == _HARDLINK:
+            target = _normalise(member.linkname, index, anomalies)
             if target is None:
                 continue
             op = _Op("hardlink", parts, target=target)
-            source = regular.get(target)
-            if seekable and source is not None:
-                entry = _entry(source, path, FileKind.FILE, index)
-                op.extracted = _extract_member(tar, source, entry, wants, extract, seekable, scan)
+            original = regular.get(target)
+            if random_access and original is not None:
+                entry = _entry(original, path, FileKind.FILE, index)
+                op.extracted = _extract_member(source, original, entry, wants, extract, scan)
             scan.ops.append(op)
             continue
-        kind = _TAR_KINDS.get(info.type)
+        kind = _TAR_KINDS.get(member.type)
         if kind is None:
-            anomalies.append(Anomaly(path, index, AnomalyKind.UNSUPPORTED_ENTRY, f"tar type {info.type!r}"))
+            anomalies.append(Anomaly(path, index, AnomalyKind.UNSUPPORTED_ENTRY, f"tar type {member.type!r}"))
             continue
         if kind in (FileKind.CHAR_DEVICE, FileKind.BLOCK_DEVICE):
             anomalies.append(
-                Anomaly(path, index, AnomalyKind.DEVICE_FILE, f"{info.devmajor}:{info.devminor}")
+                Anomaly(path, index, AnomalyKind.DEVICE_FILE, f"{member.devmajor}:{member.devminor}")
             )
-        entry = _entry(info, path, kind, index)
+        entry = _entry(member, path, kind, index)
         extracted: object = None
         if kind is FileKind.FILE:
-            scan.content_size += info.size
-            regular[parts] = info
-            extracted = _extract_member(tar, info, entry, wants, extract, seekable, scan)
+            scan.content_size += member.size
+            regular[parts] = member
+            extracted = _extract_member(source, member, entry, wants, extract, scan)
         scan.ops.append(_Op("add", parts, entry=entry, extracted=extracted))
+    if not end.marker:
+        anomalies.append(Anomaly("", index, AnomalyKind.MISSING_END_OF_ARCHIVE))
     return scan
 
 
@@ -412,44 +415,37 @@ def _scan_whiteout(scan: _LayerScan, parts: tuple[str, ...], index: int) -> None
         scan.ops.append(_Op("whiteout", (*parts[:-1], base[len(_WHITEOUT_PREFIX) :])))
 
 
-def _entry(info: tarfile.TarInfo, path: str, kind: FileKind, index: int) -> FileEntry:
+def _entry(member: Member, path: str, kind: FileKind, index: int) -> FileEntry:
     return FileEntry(
         path=path,
         kind=kind,
-        mode=info.mode & 0o7777,
-        uid=info.uid,
-        gid=info.gid,
-        size=info.size if kind is FileKind.FILE else 0,
+        mode=member.mode & 0o7777,
+        uid=member.uid,
+        gid=member.gid,
+        size=member.size if kind is FileKind.FILE else 0,
         layer=index,
-        linkname=info.linkname if kind is FileKind.SYMLINK else "",
+        linkname=member.linkname if kind is FileKind.SYMLINK else "",
     )
 
 
 def _extract_member(
-    tar: tarfile.TarFile,
-    info: tarfile.TarInfo,
+    source: Source,
+    member: Member,
     entry: FileEntry,
     wants: Wants,
     extract: Callable[[FileEntry, RandomReader], object],
-    seekable: bool,
     scan: _LayerScan,
 ) -> object:
     budget = wants(entry)
     if budget <= 0:
         return None
-    member = tar.extractfile(info)
-    if member is None:
-        return None
-    with member:
-        if seekable:
-            return extract(entry, _SeekReader(member, info.size, budget))
-        reader = _PrefixReader(member, info.size, budget)
-        result = extract(entry, reader)
-        if reader.truncated:
-            scan.anomalies.append(
-                Anomaly(entry.path, entry.layer, AnomalyKind.CONTENT_TRUNCATED, f"{info.size} bytes")
-            )
-        return result
+    reader = _MemberReader(source, member, budget)
+    result = extract(entry, reader)
+    if reader.truncated:
+        scan.anomalies.append(
+            Anomaly(entry.path, entry.layer, AnomalyKind.CONTENT_TRUNCATED, f"{member.size} bytes")
+        )
+    return result
 
 
 # ---------------------------------------------------------------------------------------------
@@ -805,44 +801,49 @@ class _OuterArchive:
     ) -> tuple[LayerInfo, _LayerScan]:
         member = self._member(blob)
         what = f"{self.name}: layer {index} ({blob})"
-        with self._open(blob) as stream:
-            head = stream.read(4)
-            stream.seek(0)
-            compressed = head.startswith(_GZIP_MAGIC)
-            if head.startswith(_ZSTD_MAGIC):
-                raise InspectError(f"{what} is zstd-compressed, which is not supported")
-            if member.size == 0:
-                scan = _LayerScan()
-                scan.anomalies.append(Anomaly(blob, index, AnomalyKind.EMPTY_LAYER_BLOB))
-            else:
-                try:
-                    scan = self._scan_stream(stream, index, compressed, wants, extract, what)
-                except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-                    raise InspectError(f"{what} is not a readable tar: {exc}") from exc
+        window = WindowSource(self.handle, member.offset_data, member.size)
+        head = window.read_at(0, 4)
+        compressed = head.startswith(_GZIP_MAGIC)
+        if head.startswith(_ZSTD_MAGIC):
+            raise InspectError(f"{what} is zstd-compressed, which is not supported")
+        if member.size == 0:
+            scan = _LayerScan()
+            scan.anomalies.append(Anomaly(blob, index, AnomalyKind.EMPTY_LAYER_BLOB))
+        else:
+            try:
+                if compressed:
+                    with gzip.GzipFile(fileobj=_WindowFile(window), mode="rb") as unzipped:
+                        stream = StreamSource(cast(IO[bytes], unzipped))
+                        scan = _scan_layer(stream, index, wants=wants, extract=extract)
+                else:
+                    scan = _scan_layer(window, index, wants=wants, extract=extract)
+            except TarFormatError as exc:
+                raise InspectError(
+                    f"{what} is not a readable tar: {exc}",
+                    hint="the archive is damaged or was cut short; save the image again",
+                ) from exc
+            except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+                raise InspectError(f"{what} is not a readable gzip stream: {exc}") from exc
         info = LayerInfo(index, diff_id, blob, member.size, compressed, scan.content_size)
         return info, scan
 
-    def _scan_stream(
-        self,
-        stream: IO[bytes],
-        index: int,
-        compressed: bool,
-        wants: Wants,
-        extract: Callable[[FileEntry, RandomReader], object],
-        what: str,
-    ) -> _LayerScan:
-        if compressed:
-            with (
-                gzip.GzipFile(fileobj=stream, mode="rb") as unzipped,
-                tarfile.open(fileobj=unzipped, mode="r|") as tar,
-            ):
-                return _scan_layer(tar, index, seekable=False, wants=wants, extract=extract)
-        with tarfile.open(fileobj=stream, mode="r:") as tar:
-            scan = _scan_layer(tar, index, seekable=True, wants=wants, extract=extract)
-            end = tar.offset
-        size = stream.seek(0, 2)
-        scan.anomalies.extend(_check_end(stream, end, size, f"{what} is truncated", index))
-        return scan
+
+class _WindowFile(io.RawIOBase):
+    """A window of the saved image as a sequential file, for ``gzip.GzipFile``."""
+
+    def __init__(self, window: WindowSource) -> None:
+        super().__init__()
+        self._window = window
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._window.read_at(self._position, len(buffer))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
 
 
 def _check_end(handle: IO[bytes], offset: int, size: int, message: str, layer: int | None) -> list[Anomaly]:

@@ -68,9 +68,11 @@ def opaque(directory_path: str) -> Entry:
     return file(f"{directory_path.rstrip('/')}/.wh..wh..opq")
 
 
-def layer_tar(entries: Iterable[Entry], *, compress: bool = False) -> bytes:
+def layer_tar(
+    entries: Iterable[Entry], *, compress: bool = False, tar_format: int = tarfile.PAX_FORMAT
+) -> bytes:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=buffer, mode="w", format=tar_format) as tar:
         for info, data in entries:
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     raw = buffer.getvalue()

@@ -16,6 +16,7 @@ from hardening.inspect.tarfs import (
     AnomalyKind,
     FileKind,
     ImageArchive,
+    ImageFilesystem,
     read_image_stream,
     read_image_tar,
 )
@@ -406,3 +407,70 @@ def test_multi_image_archive_needs_a_matching_reference(tmp_path: Path) -> None:
     with pytest.raises(InspectError, match="holds 2 images") as raised:
         read_image_tar(path, reference="third:3")
     assert raised.value.hint is not None and "other/app:2" in raised.value.hint
+
+
+def _archive_with_layer(tmp_path: Path, layer: bytes) -> Path:
+    """A legacy archive around a hand-made layer blob."""
+    data = legacy_save([[file("placeholder", "x")]])
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(data)) as original, tarfile.open(fileobj=out, mode="w") as tar:
+        for member in original:
+            payload = original.extractfile(member).read() if member.isfile() else None  # type: ignore[union-attr]
+            if member.name.endswith("layer.tar"):
+                payload = layer
+                member.size = len(layer)
+            tar.addfile(member, io.BytesIO(payload) if payload is not None else None)
+    path = tmp_path / "custom.tar"
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def test_gnu_long_names_and_base256_ids(tmp_path: Path) -> None:
+    deep = "usr/share/" + "/".join(["a-rather-long-directory-name"] * 8) + "/file.txt"
+    target = "usr/lib/" + "x" * 150
+    layer = layer_tar(
+        [
+            file(deep, "deep", uid=3_000_000_000, gid=2**31),
+            file(target, "t"),
+            symlink("usr/lib/link", "/" + target),
+        ],
+        tar_format=tarfile.GNU_FORMAT,
+    )
+    fs: ImageFilesystem[object] = read_image_tar(_archive_with_layer(tmp_path, layer)).filesystem
+    entry = fs.get("/" + deep)
+    assert entry is not None and (entry.uid, entry.gid, entry.size) == (3_000_000_000, 2**31, 4)
+    assert fs.resolve("/usr/lib/link") == "/" + target
+
+
+def test_pax_global_header_applies_to_following_members(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(
+        fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT, pax_headers={"uid": "4242"}
+    ) as tar:
+        info, data = file("etc/owned", "x")
+        tar.addfile(info, io.BytesIO(data or b""))
+    fs: ImageFilesystem[object] = read_image_tar(_archive_with_layer(tmp_path, buffer.getvalue())).filesystem
+    entry = fs.get("/etc/owned")
+    assert entry is not None and entry.uid == 4242
+
+
+def test_layer_with_bad_header_checksum_raises(tmp_path: Path) -> None:
+    layer = bytearray(layer_tar([file("a", "x"), file("b", "y")]))
+    # Flip a byte of the second header's name: its checksum no longer matches.
+    second = layer.index(b"b\x00")
+    layer[second] = ord("c")
+    with pytest.raises(InspectError, match="bad header checksum"):
+        read_image_tar(_archive_with_layer(tmp_path, bytes(layer)))
+
+
+def test_layer_cut_inside_a_member_raises(tmp_path: Path) -> None:
+    layer = layer_tar([file("a", b"x" * 5000)])
+    with pytest.raises(InspectError, match="truncated"):
+        read_image_tar(_archive_with_layer(tmp_path, layer[:2048]))
+
+
+def test_layer_without_end_marker_is_flagged(tmp_path: Path) -> None:
+    layer = layer_tar([file("a", b"x" * 100)])
+    archive: ImageArchive[object] = read_image_tar(_archive_with_layer(tmp_path, layer[:1024]))
+    assert (AnomalyKind.MISSING_END_OF_ARCHIVE, 0) in {(a.kind, a.layer) for a in archive.anomalies}
+    assert archive.filesystem.get("/a") is not None
