@@ -1,0 +1,134 @@
+"""Static checks of the rendered Dockerfile: mistakes the image alone cannot show."""
+
+from __future__ import annotations
+
+import re
+
+from hardening.dockerfile import Dockerfile, Instruction
+from hardening.findings import Finding
+from hardening.policy.interface import Check, CheckContext
+
+PIP_REDIRECT = "HARDEN-DF-PIP-REDIRECT"
+CURL_PIPE_SHELL = "HARDEN-DF-CURL-PIPE-SHELL"
+ADD_URL = "HARDEN-DF-ADD-URL"
+APT_UPGRADE = "HARDEN-DF-APT-UPGRADE"
+UNPINNED_BASE = "HARDEN-DF-UNPINNED-BASE"
+
+_SEGMENTS = re.compile(r"&&|\|\||;|\n")
+_PIP_INSTALL = re.compile(r"\bpip[0-9.]*\s+(?:-\S+\s+)*install\b")
+# `setuptools>=75` unquoted: the shell reads `>=75` as a redirect to the file "=75".
+_SPECIFIER = re.compile(r"(?<![\w$])([A-Za-z][A-Za-z0-9._\-\[\],]*)\s*([<>]=?)\s*(=?\d[\w.*]*)")
+_FETCH_PIPE = re.compile(r"\b(?:curl|wget)\b[^|]*\|\s*(?:sudo\s+)?(?:\S*/)?(?:ba|da|z|k|a)?sh\b")
+_SHELL_OF_FETCH = re.compile(r"\b(?:ba|da|z|k)?sh\s+-c\s+\S*\$\(\s*(?:curl|wget)\b")
+_APT_UPGRADE = re.compile(r"\bapt(?:-get)?\s+(?:(?:-o\s+\S+|-\S+)\s+)*(dist-upgrade|full-upgrade|upgrade)\b")
+_URL = re.compile(r"^(?:https?|ftp)://|^git@", re.IGNORECASE)
+
+
+def mask_quotes(text: str) -> str:
+    """``text`` with the inside of quoted strings replaced by ``_`` (positions preserved)."""
+    out: list[str] = []
+    quote: str | None = None
+    for char in text:
+        if quote is None:
+            if char in "\"'":
+                quote = char
+            out.append(char)
+        elif char == quote:
+            quote = None
+            out.append(char)
+        else:
+            out.append("_" if not char.isspace() else char)
+    return "".join(out)
+
+
+class DockerfileLint(Check):
+    id = "dockerfile"
+    rules = (
+        (PIP_REDIRECT, "An unquoted version specifier in `pip install` is read by the shell as a redirect."),
+        (CURL_PIPE_SHELL, "A script downloaded with curl/wget is piped into a shell."),
+        (ADD_URL, "ADD fetches a URL: no checksum, no cache control; download and verify in a RUN."),
+        (APT_UPGRADE, "apt-get upgrade/dist-upgrade in a Dockerfile makes builds unreproducible."),
+        (UNPINNED_BASE, "A stage is built FROM an image without a tag, or with :latest."),
+    )
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        dockerfile, locator = ctx.dockerfile, ctx.locator
+        if dockerfile is None or locator is None:
+            return []
+        findings: list[Finding] = []
+        for instruction in dockerfile.instructions:
+            where = locator.at(instruction)
+            for rule, message in self._problems(dockerfile, instruction):
+                title = next(text for rule_id, text in self.rules if rule_id == rule)
+                findings.append(
+                    ctx.finding(
+                        rule,
+                        f"line {instruction.line}: {message}",
+                        title=title.split(":")[0].rstrip("."),
+                        where=where,
+                        properties=(("instruction", instruction.keyword),),
+                    )
+                )
+        return findings
+
+    def _problems(self, dockerfile: Dockerfile, instruction: Instruction) -> list[tuple[str, str]]:
+        if instruction.keyword == "RUN" and instruction.exec_form is None:
+            return run_problems(instruction.arguments)
+        if instruction.keyword == "ADD":
+            sources = instruction.words[:-1]
+            return [
+                (ADD_URL, f"ADD downloads {source} without verifying it")
+                for source in sources
+                if _URL.match(source)
+            ]
+        if instruction.keyword == "FROM":
+            problem = unpinned_base(dockerfile, instruction)
+            return [(UNPINNED_BASE, problem)] if problem else []
+        return []
+
+
+def run_problems(command: str) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    masked = mask_quotes(command)
+    for segment in _SEGMENTS.split(masked):
+        install = _PIP_INSTALL.search(segment)
+        if install is None:
+            continue
+        for match in _SPECIFIER.finditer(segment[install.end() :]):
+            spec = f"{match.group(1)}{match.group(2)}{match.group(3)}"
+            problems.append(
+                (
+                    PIP_REDIRECT,
+                    f"`pip install {spec}` is unquoted: the shell installs {match.group(1)} at any "
+                    f"version and writes pip's output to a file; quote it: '{spec}'",
+                )
+            )
+    if _FETCH_PIPE.search(masked) or _SHELL_OF_FETCH.search(command):
+        problems.append((CURL_PIPE_SHELL, "a downloaded script is run by a shell without verification"))
+    upgrade = _APT_UPGRADE.search(masked)
+    if upgrade:
+        problems.append(
+            (APT_UPGRADE, f"apt-get {upgrade.group(1)} pulls whatever the archive has today; update the base")
+        )
+    return problems
+
+
+def unpinned_base(dockerfile: Dockerfile, instruction: Instruction) -> str | None:
+    words = instruction.arguments.split()
+    if not words:
+        return None
+    raw = words[0]
+    image = dockerfile.expand(raw, dockerfile.global_defaults())
+    if not image or image.lower() == "scratch" or "$" in image:
+        return None
+    previous = [s for s in dockerfile.stages if s.from_instruction.line < instruction.line]
+    if any(s.name is not None and s.name.lower() == image.lower() for s in previous):
+        return None
+    if "@sha256:" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last:
+        return f"FROM {image} has no tag, so it means :latest"
+    if last.rsplit(":", 1)[1] == "latest":
+        return f"FROM {image} uses :latest, which moves"
+    return None

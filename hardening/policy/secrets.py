@@ -1,0 +1,95 @@
+"""Credentials baked into the image config: ENV, labels, and the build history (build args).
+
+Values are never repeated in findings: the report must not become a second leak.
+"""
+
+from __future__ import annotations
+
+import re
+
+from hardening.findings import Finding
+from hardening.policy.interface import Check, CheckContext
+
+RULE_ENV = "HARDEN-SECRET-ENV"
+RULE_LABEL = "HARDEN-SECRET-LABEL"
+RULE_HISTORY = "HARDEN-SECRET-HISTORY"
+
+_WORDS = re.compile(r"[^A-Za-z0-9]+")
+# NAME=value as the engine writes ENV, ARG and build-arg assignments into history entries.
+_ASSIGNMENT = re.compile(r"""(?<![\w$-])([A-Za-z_][A-Za-z0-9_.-]*)=("[^"]*"|'[^']*'|[^\s"']*)""")
+
+
+def secret_name(name: str, words: frozenset[str], allow: frozenset[str]) -> bool:
+    """Whether ``name`` looks like it holds a secret.
+
+    A name matches when one of its words (split at ``_ - .``) equals or ends with a configured
+    word, case-insensitively: DB_PASSWORD, APIKEY, github-token. ``*_FILE`` names point to a
+    file holding the secret (the Docker secrets convention) and are fine.
+    """
+    if name in allow:
+        return False
+    parts = [p.upper() for p in _WORDS.split(name) if p]
+    if not parts or parts[-1] == "FILE":
+        return False
+    upper = {w.upper() for w in words}
+    return any(part == word or part.endswith(word) for part in parts for word in upper)
+
+
+class Secrets(Check):
+    id = "secrets"
+    rules = (
+        (RULE_ENV, "An ENV variable with a secret-like name has a non-empty value."),
+        (RULE_LABEL, "A label with a secret-like name has a non-empty value."),
+        (RULE_HISTORY, "The build history records a secret-like assignment (ENV/ARG/build-arg)."),
+    )
+
+    def run(self, ctx: CheckContext) -> list[Finding]:
+        if ctx.facts is None:
+            return []
+        words, allow = ctx.config.names, ctx.config.allow
+        findings: list[Finding] = []
+        config = ctx.facts.config
+        reported: set[tuple[str, str]] = set()
+        for name, value in config.env:
+            if value and secret_name(name, words, allow):
+                reported.add((name, value))
+                findings.append(
+                    ctx.finding(
+                        RULE_ENV,
+                        f"ENV {name} has a non-empty value ({len(value)} characters) baked into the image",
+                        title="Secret in ENV",
+                        where=ctx.locator.locate_env(name) if ctx.locator else None,
+                        image_path=f"config:Env/{name}",
+                    )
+                )
+        for name, value in config.labels:
+            if value and secret_name(name, words, allow):
+                reported.add((name, value))
+                findings.append(
+                    ctx.finding(
+                        RULE_LABEL,
+                        f"label {name} has a non-empty value ({len(value)} characters)",
+                        title="Secret in a label",
+                        where=ctx.locator.locate_label(name) if ctx.locator else None,
+                        image_path=f"config:Labels/{name}",
+                    )
+                )
+        for index, entry in enumerate(config.history):
+            for match in _ASSIGNMENT.finditer(entry.created_by):
+                name, value = match.group(1), match.group(2).strip("\"'")
+                if not value or value.startswith("$") or not secret_name(name, words, allow):
+                    continue
+                if (name, value) in reported:
+                    continue
+                reported.add((name, value))
+                findings.append(
+                    ctx.finding(
+                        RULE_HISTORY,
+                        f"history entry {index} records {name} with a non-empty value "
+                        f"({len(value)} characters); build args and overwritten ENV stay in the history",
+                        title="Secret in the image history",
+                        where=ctx.locator.locate_history(index) if ctx.locator else None,
+                        image_path=f"config:history[{index}]/{name}",
+                    )
+                )
+        return findings
