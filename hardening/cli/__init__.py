@@ -19,6 +19,7 @@ COMMANDS: tuple[click.Command, ...] = (
     base.base,
     render.render,
     build.build,
+    check.check,
     db.db,
     matrix.matrix,
     trend.trend,

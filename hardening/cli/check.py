@@ -1,0 +1,105 @@
+"""`harden check`: policy checks on built candidates, on any local image, or on a Dockerfile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hardening.cli.app import Context, echo, pass_ctx
+from hardening.errors import ExitCode, UsageError
+
+
+def _print_report(report: object) -> None:
+    from hardening.policy.service import CheckReport
+
+    assert isinstance(report, CheckReport)  # noqa: S101 - typed boundary for a lazy import
+    counts = ", ".join(f"{count} {label}" for label, count in report.counts().items() if count)
+    verdict = "FAIL" if report.failed else "pass"
+    echo(f"{report.image}: {verdict} ({counts or 'no findings'}; fails at {report.fail_level.label})")
+    for finding in report.findings:
+        if finding.severity < report.fail_level:
+            continue
+        where = str(finding.location) if finding.location else (finding.image_path or "-")
+        template = f" [{finding.template_location}]" if finding.template_location else ""
+        echo(f"  {finding.rule_id} {finding.severity.label} {where}{template} {finding.message}")
+
+
+@click.command()
+@click.argument("images", nargs=-1)
+@click.option("--image", "refs", multiple=True, metavar="REF", help="Check a local image by reference.")
+@click.option(
+    "--dockerfile",
+    "dockerfiles",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Static checks of a Dockerfile only.",
+)
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Policy file (repeatable, merged in order). Default: the catalog's for catalog images, "
+    "policies/default.yaml otherwise.",
+)
+@pass_ctx
+def check(
+    ctx: Context,
+    images: tuple[str, ...],
+    refs: tuple[str, ...],
+    dockerfiles: tuple[Path, ...],
+    policies: tuple[Path, ...],
+) -> None:
+    """Check built images against policies/*.yaml (non-root, package floors, gosu, secrets …).
+
+    Without arguments every catalog image's latest candidate is checked and
+    scans/runs/<run>/<image>/check.json is written. Exit 1 when a finding reaches the policy's
+    fail_level.
+    """
+    from hardening.policy import service
+
+    if images and policies:
+        raise UsageError("--policy applies to --image and --dockerfile; catalog images use their own")
+    reports: list[service.CheckReport] = []
+    standalone = refs or dockerfiles
+    default = (Path("policies/default.yaml"),)
+    if dockerfiles:
+        catalog = ctx.catalog if ctx.catalog_path.is_file() else None
+        for path in dockerfiles:
+            rendered = None
+            chosen = policies
+            if catalog is not None:
+                spec = next(
+                    (s for s in catalog.images if (catalog.root / s.dockerfile).resolve() == path.resolve()),
+                    None,
+                )
+                if spec is not None:
+                    from hardening.pipeline import render_checked
+
+                    rendered = render_checked(catalog, spec)
+                    chosen = policies or tuple(catalog.root / p for p in spec.policies)
+            reports.append(service.check_dockerfile(path, chosen or default, rendered=rendered))
+    if refs:
+        from hardening.engine.client import Engine
+
+        engine = Engine.connect()
+        try:
+            for ref in refs:
+                reports.append(service.check_ref(ref, engine, policies or default))
+        finally:
+            engine.close()
+    if images or not standalone:
+        from hardening.engine.client import Engine
+
+        catalog = ctx.catalog
+        specs = catalog.select(images)
+        engine = Engine.connect()
+        try:
+            reports.extend(service.check_images(catalog, specs, engine))
+        finally:
+            engine.close()
+    for report in reports:
+        _print_report(report)
+    if any(report.failed for report in reports):
+        raise click.exceptions.Exit(ExitCode.GATE_FAILED)

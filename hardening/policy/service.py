@@ -1,0 +1,191 @@
+"""Run the policy checks: on catalog candidates, on an image by reference, on a Dockerfile alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardening.atomic import write_text_atomic
+from hardening.catalog import Catalog, ImageSpec
+from hardening.dockerfile import parse_dockerfile
+from hardening.engine.client import Engine
+from hardening.errors import Location, PolicyError, UsageError
+from hardening.findings import Finding, Severity
+from hardening.inspect.facts import DEFAULT_BINARY_NAMES, ImageFacts, inspect_image_tar
+from hardening.locate import Locator
+from hardening.pipeline import RunDir, latest_build, render_checked
+from hardening.policy.config import Policy, load_policies
+from hardening.policy.interface import CheckContext
+from hardening.policy.registry import CheckId
+from hardening.render import RenderedDockerfile
+
+CHECK_RECORD = "check.json"
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    image: str
+    findings: tuple[Finding, ...]
+    fail_level: Severity
+    reference: str = ""
+    policies: tuple[str, ...] = ()
+
+    @property
+    def failed(self) -> bool:
+        return any(f.severity >= self.fail_level for f in self.findings)
+
+    @property
+    def failing(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity >= self.fail_level)
+
+    def counts(self) -> dict[str, int]:
+        return {s.label: sum(1 for f in self.findings if f.severity is s) for s in reversed(Severity)}
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "schema_version": 1,
+            "image": self.image,
+            "reference": self.reference,
+            "policies": list(self.policies),
+            "fail_level": self.fail_level.label,
+            "failed": self.failed,
+            "counts": self.counts(),
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def run_checks(
+    policy: Policy,
+    *,
+    image: str,
+    facts: ImageFacts | None,
+    rendered: RenderedDockerfile | None,
+) -> tuple[Finding, ...]:
+    """Every enabled check of ``policy`` over what is known; findings sorted for stable output."""
+    dockerfile = parse_dockerfile(rendered.text, rendered.path.as_posix()) if rendered else None
+    locator = Locator(rendered, facts) if rendered is not None else None
+    findings: list[Finding] = []
+    for check_id, config in policy.enabled():
+        if facts is None and check_id.needs_image:
+            continue
+        ctx = CheckContext(
+            image=image,
+            config=config,
+            facts=facts,
+            rendered=rendered,
+            dockerfile=dockerfile,
+            locator=locator,
+        )
+        findings.extend(check_id.check_class()().run(ctx))
+    findings.sort(key=lambda f: (-f.severity, f.rule_id, f.image_path or "", f.message))
+    return tuple(findings)
+
+
+def binary_names(policy: Policy) -> frozenset[str]:
+    """What the inspector must look for: its defaults plus every name the policy cares about."""
+    names = set(DEFAULT_BINARY_NAMES)
+    for check_id in (CheckId.FORBIDDEN_BINARIES, CheckId.BUILD_TOOLS):
+        config = policy.checks.get(check_id)
+        if config is not None:
+            names.update(config.names)
+    return frozenset(names)
+
+
+def inspect_ref(engine: Engine, ref: str, *, names: Iterable[str], reference: str | None = None) -> ImageFacts:
+    """Save ``ref`` to a private temporary file and inspect it; the file is always removed."""
+    with tempfile.TemporaryDirectory(prefix="harden-check-") as directory:
+        os.chmod(directory, 0o700)
+        archive = Path(directory) / "image.tar"
+        with archive.open("wb") as handle:
+            engine.save(ref, handle)
+        return inspect_image_tar(archive, reference=reference or ref, binary_names=names)
+
+
+def check_images(
+    catalog: Catalog,
+    specs: Sequence[ImageSpec],
+    engine: Engine,
+    run: RunDir | None = None,
+) -> list[CheckReport]:
+    """Check each image's latest candidate; write ``<run>/<image>/check.json``.
+
+    With ``run`` None the record goes next to the build record it checked.
+    """
+    reports: list[CheckReport] = []
+    for spec in specs:
+        found = latest_build(catalog, spec.name)
+        if found is None:
+            raise UsageError(
+                f"no build record for {spec.name}",
+                hint=f"run `harden build {spec.name}` first",
+            )
+        build_run, record = found
+        image_id = str(record.get("image_id") or "")
+        candidate = str(record.get("candidate_ref") or f"{spec.repository}:{spec.candidate_tag}")
+        policy = load_policies(catalog.root, spec.policies)
+        rendered = render_checked(catalog, spec)
+        facts = inspect_ref(engine, image_id or candidate, names=binary_names(policy), reference=candidate)
+        findings = run_checks(policy, image=spec.name, facts=facts, rendered=rendered)
+        report = CheckReport(spec.name, findings, policy.fail_level, candidate, policy.sources)
+        target = (run or build_run).image_dir(spec.name) / CHECK_RECORD
+        write_text_atomic(target, json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+        reports.append(report)
+    return reports
+
+
+def check_ref(
+    ref: str, engine: Engine, policies: Sequence[Path], out_dir: Path | None = None
+) -> CheckReport:
+    """Check any local image by reference: image checks only, no Dockerfile to point into."""
+    policy = _policy(policies)
+    facts = inspect_ref(engine, ref, names=binary_names(policy))
+    findings = run_checks(policy, image=ref, facts=facts, rendered=None)
+    report = CheckReport(ref, findings, policy.fail_level, ref, policy.sources)
+    if out_dir is not None:
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in ref)
+        target = out_dir / safe / CHECK_RECORD
+        write_text_atomic(target, json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+    return report
+
+
+def dockerfile_as_rendered(path: Path, *, root: Path | None = None) -> RenderedDockerfile:
+    """A Dockerfile that is not a catalog rendering: findings point at it, with no template line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the Dockerfile: {exc}", location=Location(path)) from None
+    shown = path
+    if root is not None:
+        try:
+            shown = path.resolve().relative_to(root.resolve())
+        except ValueError:
+            shown = path
+    count = len(text.splitlines())
+    return RenderedDockerfile(
+        image=shown.parent.name or "dockerfile",
+        template=shown,
+        path=shown,
+        text=text,
+        variables_hash="",
+        line_map=(None,) * count,
+    )
+
+
+def check_dockerfile(
+    path: Path, policies: Sequence[Path], *, rendered: RenderedDockerfile | None = None
+) -> CheckReport:
+    """Static checks only (Dockerfile lint, USER, HEALTHCHECK) on a Dockerfile."""
+    policy = _policy(policies)
+    rendered = rendered or dockerfile_as_rendered(path)
+    findings = run_checks(policy, image=rendered.image, facts=None, rendered=rendered)
+    return CheckReport(rendered.image, findings, policy.fail_level, rendered.path.as_posix(), policy.sources)
+
+
+def _policy(policies: Sequence[Path]) -> Policy:
+    if not policies:
+        raise PolicyError("no policy file given", hint="pass --policy policies/default.yaml")
+    return load_policies(Path.cwd(), policies)
