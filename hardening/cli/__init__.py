@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from hardening.cli import base, build, db, engine, matrix, render, trend
+from hardening.cli import base, build, check, db, engine, matrix, render, trend
 from hardening.cli.app import cli
 from hardening.errors import ExitCode, HardeningError
 

@@ -95,7 +95,9 @@ def binary_names(policy: Policy) -> frozenset[str]:
     return frozenset(names)
 
 
-def inspect_ref(engine: Engine, ref: str, *, names: Iterable[str], reference: str | None = None) -> ImageFacts:
+def inspect_ref(
+    engine: Engine, ref: str, *, names: Iterable[str], reference: str | None = None
+) -> ImageFacts:
     """Save ``ref`` to a private temporary file and inspect it; the file is always removed."""
     with tempfile.TemporaryDirectory(prefix="harden-check-") as directory:
         os.chmod(directory, 0o700)
