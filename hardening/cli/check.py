@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -102,4 +103,4 @@ def check(
     for report in reports:
         _print_report(report)
     if any(report.failed for report in reports):
-        raise click.exceptions.Exit(ExitCode.GATE_FAILED)
+        sys.exit(ExitCode.GATE_FAILED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hardening.findings import Finding
 from hardening.policy.interface import Check, CheckContext
+from hardening.policy.setuid import allowed
 
 ANOMALY = "HARDEN-IMAGE-ANOMALY"
 
@@ -17,6 +18,8 @@ class Anomalies(Check):
             return []
         findings: list[Finding] = []
         for anomaly in ctx.facts.anomalies:
+            if allowed(anomaly.path, ctx.config.allow):
+                continue
             where = ctx.locator.locate_path(anomaly.path, anomaly.layer) if ctx.locator else None
             in_layer = f" in layer {anomaly.layer}" if anomaly.layer is not None else " in the archive"
             detail = f": {anomaly.detail}" if anomaly.detail else ""

@@ -93,7 +93,7 @@ class ChecksModel(_Strict):
     world_writable: AllowlistModel | None = None
     secrets: SecretsModel | None = None
     healthcheck: PlainCheckModel | None = None
-    anomalies: PlainCheckModel | None = None
+    anomalies: AllowlistModel | None = None
     dockerfile: PlainCheckModel | None = None
 
 
