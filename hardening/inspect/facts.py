@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from hardening.errors import InspectError
 from hardening.inspect.accounts import (
@@ -276,7 +276,7 @@ def inspect_image_tar(
 
 
 def inspect_stream(
-    fileobj: BinaryIO,
+    fileobj: IO[bytes],
     *,
     reference: str,
     binary_names: Iterable[str] = DEFAULT_BINARY_NAMES,

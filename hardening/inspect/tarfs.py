@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Generic, Protocol, TypeVar, cast
+from typing import IO, Any, Generic, Protocol, TypeVar, cast
 
 from hardening.errors import InspectError
 from hardening.inspect.tarstream import (
@@ -600,7 +600,7 @@ def read_image_tar(
 
 
 def read_image_stream(
-    fileobj: BinaryIO,
+    fileobj: IO[bytes],
     *,
     reference: str | None = None,
     wants: Wants = _nothing_wanted,
