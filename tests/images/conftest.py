@@ -17,7 +17,10 @@ BASE_IMAGE = "hardening/debian:bookworm"
 
 
 def _docker(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False, timeout=timeout)
+    try:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, check=False, timeout=timeout)
+    except FileNotFoundError:
+        pytest.fail("tests marked docker need the docker CLI on PATH and a running engine")
 
 
 @pytest.fixture(scope="module")
