@@ -425,14 +425,11 @@ def parse_report(
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        state = (
-            "truncated" if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(raw.rstrip()) else "not"
-        )
-        raise ScannerError(
-            f"{what} is {state} valid JSON ({exc})",
-            details=raw[:300].decode("utf-8", "replace"),
-            hint=rerun,
-        ) from None
+        if _truncated(raw, exc):
+            message = f"{what} is truncated: the JSON stops in the middle ({exc})"
+        else:
+            message = f"{what} is not valid JSON ({exc})"
+        raise ScannerError(message, details=raw[:300].decode("utf-8", "replace"), hint=rerun) from None
     if not isinstance(data, dict):
         raise ScannerError(f"{what} is not a Trivy JSON report (a {type(data).__name__}, not an object)")
     schema = data.get("SchemaVersion")
@@ -495,6 +492,13 @@ def parse_report(
         trivy_version=report.Trivy.Version if report.Trivy else None,
         os=os_name,
     )
+
+
+def _truncated(raw: bytes, exc: ValueError) -> bool:
+    """An object that starts well and breaks off where the input ends: a cut-off write."""
+    if not raw.lstrip().startswith(b"{") or not isinstance(exc, json.JSONDecodeError):
+        return False
+    return exc.msg.startswith("Unterminated") or exc.pos >= len(exc.doc.rstrip())
 
 
 def _severity(text: str, where: str) -> Severity:
