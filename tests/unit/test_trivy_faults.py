@@ -447,9 +447,9 @@ def test_failed_scan_leaves_no_scan_json(
     stale.parent.mkdir(parents=True)
     stale.write_text('{"findings": []}')  # an earlier attempt's result must not survive
     binary = stand_in(tmp_path / "bin", behaviour)
-    engine = StubEngine("hardening/demo:candidate", IMAGE_ID)
+    engine: Any = StubEngine("hardening/demo:candidate", IMAGE_ID)
     with pytest.raises(ScannerError):
-        scan_images(catalog, catalog.images, engine, run, options(cache_dir), trivy=binary)  # type: ignore[arg-type]
+        scan_images(catalog, catalog.images, engine, run, options(cache_dir), trivy=binary)
     assert not stale.exists()
     assert not (run.image_dir("demo") / SBOM_FILE).exists()
 
@@ -457,8 +457,8 @@ def test_failed_scan_leaves_no_scan_json(
 def test_successful_scan_writes_scan_json(tmp_path: Path, cache_dir: Path, built: tuple[Any, RunDir]) -> None:
     catalog, run = built
     binary = stand_in(tmp_path / "bin")
-    engine = StubEngine("hardening/demo:candidate", IMAGE_ID)
-    (result,) = scan_images(catalog, catalog.images, engine, run, options(cache_dir), trivy=binary)  # type: ignore[arg-type]
+    engine: Any = StubEngine("hardening/demo:candidate", IMAGE_ID)
+    (result,) = scan_images(catalog, catalog.images, engine, run, options(cache_dir), trivy=binary)
     document = json.loads((run.image_dir("demo") / SCAN_FILE).read_text())
     assert document["image_id"] == IMAGE_ID
     assert document["trivy_version"] == "0.76.0"
@@ -469,7 +469,7 @@ def test_successful_scan_writes_scan_json(tmp_path: Path, cache_dir: Path, built
     assert (run.image_dir("demo") / SBOM_FILE).is_file()
     assert engine.saved == ["hardening/demo:candidate"]
     # Unchanged image, DB and Trivy: the second scan needs neither `docker save` nor Trivy.
-    (again,) = scan_images(catalog, catalog.images, engine, run, options(cache_dir), trivy=binary)  # type: ignore[arg-type]
+    (again,) = scan_images(catalog, catalog.images, engine, run, options(cache_dir), trivy=binary)
     assert again.cached and again.findings == result.findings
     assert engine.saved == ["hardening/demo:candidate"]
     assert json.loads((run.image_dir("demo") / SCAN_FILE).read_text())["cached"] is True
@@ -478,11 +478,11 @@ def test_successful_scan_writes_scan_json(tmp_path: Path, cache_dir: Path, built
 def test_no_build_says_to_build(tmp_path: Path, cache_dir: Path, make_repo: Callable[..., Path]) -> None:
     catalog = load_catalog(make_repo())
     run = RunDir(tmp_path / "run", "run")
-    engine = StubEngine("hardening/demo:candidate", IMAGE_ID)
+    engine: Any = StubEngine("hardening/demo:candidate", IMAGE_ID)
     with pytest.raises(ScannerError, match=r"no build of demo; run `harden build demo`"):
         scan_images(
             catalog, catalog.images, engine, run, options(cache_dir), trivy=stand_in(tmp_path / "bin")
-        )  # type: ignore[arg-type]
+        )
     assert not run.path.exists()
 
 
@@ -490,15 +490,15 @@ def test_retagged_candidate_is_not_scanned(
     tmp_path: Path, cache_dir: Path, built: tuple[Any, RunDir]
 ) -> None:
     catalog, run = built
-    engine = StubEngine("hardening/demo:candidate", "sha256:" + "3" * 64)
+    engine: Any = StubEngine("hardening/demo:candidate", "sha256:" + "3" * 64)
     with pytest.raises(ScannerError, match=r"is not the image the last build of demo recorded"):
         scan_images(
             catalog, catalog.images, engine, run, options(cache_dir), trivy=stand_in(tmp_path / "bin")
-        )  # type: ignore[arg-type]
+        )
     assert engine.saved == []
 
 
 def test_scan_ref_of_a_missing_image(tmp_path: Path, cache_dir: Path) -> None:
-    engine = StubEngine("present:1", IMAGE_ID)
+    engine: Any = StubEngine("present:1", IMAGE_ID)
     with pytest.raises(ScannerError, match=r"no local image absent:1"):
-        scan_ref("absent:1", engine, tmp_path / "out", options(cache_dir), trivy=stand_in(tmp_path / "bin"))  # type: ignore[arg-type]
+        scan_ref("absent:1", engine, tmp_path / "out", options(cache_dir), trivy=stand_in(tmp_path / "bin"))
