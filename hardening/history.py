@@ -22,7 +22,7 @@ import pydantic
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from hardening.errors import Location, OutputError, ReportInputError
-from hardening.findings import Severity
+from hardening.findings import Finding, Severity
 from hardening.validation import dotted
 
 SUFFIX = ".jsonl"
@@ -73,6 +73,11 @@ class SeverityCounts:
         for severity in severities:
             tally[severity] += 1
         return cls.from_mapping(tally)
+
+    @classmethod
+    def from_findings(cls, findings: Iterable[Finding]) -> SeverityCounts:
+        """Open findings only, as the JSON report counts them: a suppression is a decision."""
+        return cls.from_severities(f.severity for f in findings if f.suppressed_by is None)
 
     @classmethod
     def from_mapping(cls, counts: Mapping[Severity, int]) -> SeverityCounts:

