@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from collections.abc import Iterable
@@ -14,13 +15,22 @@ from hardening.findings import Finding, Severity
 SEVERITIES_DESCENDING: tuple[Severity, ...] = tuple(sorted(Severity, reverse=True))
 
 
+def usable_cvss(finding: Finding) -> float | None:
+    """The CVSS score when it is a real score; scanners have been seen emitting 0-100 and NaN."""
+    score = finding.cvss_score
+    if score is None or not math.isfinite(score) or not 0.0 <= score <= 10.0:
+        return None
+    return score
+
+
 def order_key(finding: Finding) -> tuple[object, ...]:
-    """Most severe first, then a total order on content so output never depends on input order."""
+    """Open before suppressed, most severe first, then a total order on content so output never depends on input order."""
     location = finding.location
     return (
-        -int(finding.severity),
+        # open findings before suppressed ones: truncation must drop accepted risk first
         finding.suppressed_by is not None,
-        -(finding.cvss_score if finding.cvss_score is not None else -1.0),
+        -int(finding.severity),
+        -(usable_cvss(finding) if usable_cvss(finding) is not None else -1.0),
         finding.origin.value,
         finding.rule_id,
         finding.package or "",

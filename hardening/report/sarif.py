@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -44,7 +43,7 @@ import sarif_om as om
 from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding, Origin, Severity, SourceLocation
 from hardening.report import github_rules as limits
-from hardening.report._common import image_name, sorted_findings, write_atomically
+from hardening.report._common import image_name, sorted_findings, usable_cvss, write_atomically
 
 SARIF_VERSION = "2.1.0"
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -230,11 +229,7 @@ def _is_web_uri(value: str | None) -> bool:
 
 
 def _security_severity(group: Sequence[Finding]) -> float:
-    scores = [
-        f.cvss_score
-        for f in group
-        if f.cvss_score is not None and math.isfinite(f.cvss_score) and 0.0 <= f.cvss_score <= 10.0
-    ]
+    scores = [score for score in map(usable_cvss, group) if score is not None]
     if scores:
         return max(scores)
     return FALLBACK_SECURITY_SEVERITY[max(f.severity for f in group)]
@@ -373,7 +368,7 @@ def _result_properties(finding: Finding) -> Any:
         fixedVersion=finding.fixed_version,
         imagePath=finding.image_path,
         status=finding.status,
-        cvssScore=finding.cvss_score,
+        cvssScore=usable_cvss(finding),
         fixable=finding.fixable,
     )
 
