@@ -24,13 +24,14 @@ def usable_cvss(finding: Finding) -> float | None:
 
 
 def order_key(finding: Finding) -> tuple[object, ...]:
-    """Open before suppressed, most severe first, then a total order on content so output never depends on input order."""
+    """Open before suppressed, most severe first, then content: output never depends on input order."""
     location = finding.location
+    score = usable_cvss(finding)
     return (
         # open findings before suppressed ones: truncation must drop accepted risk first
         finding.suppressed_by is not None,
         -int(finding.severity),
-        -(usable_cvss(finding) if usable_cvss(finding) is not None else -1.0),
+        -(score if score is not None else -1.0),
         finding.origin.value,
         finding.rule_id,
         finding.package or "",
