@@ -79,6 +79,7 @@ class ProjectModel(_Strict):
     output_dir: str = "scans"
     source: str = ""
     default_base: Name | None = None
+    gate: str = "policies/gate.yaml"
 
 
 class ImageModel(_Strict):
@@ -139,6 +140,7 @@ class Catalog:
     source: str
     bases: Mapping[str, BaseSpec]
     images: tuple[ImageSpec, ...]
+    gate: Path | None = None  # the gate policy; None when the catalog's file does not exist
 
     def select(self, names: tuple[str, ...] | list[str]) -> tuple[ImageSpec, ...]:
         if not names:
@@ -264,6 +266,12 @@ def _to_catalog(path: Path, model: CatalogModel, smap: SourceMap) -> Catalog:
             )
         )
     output_dir = Path(model.project.output_dir)
+    gate = Path(model.project.gate)
+    if gate.is_absolute() or ".." in gate.parts:
+        raise ConfigError(
+            "gate must be a path inside the repository",
+            location=Location(path, smap.line_of(("project", "gate")), "project.gate"),
+        )
     return Catalog(
         path=path,
         root=root,
@@ -271,4 +279,5 @@ def _to_catalog(path: Path, model: CatalogModel, smap: SourceMap) -> Catalog:
         source=model.project.source,
         bases=bases,
         images=tuple(images),
+        gate=root / gate if (root / gate).is_file() else None,
     )

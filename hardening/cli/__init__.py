@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from hardening.cli import base, build, check, db, engine, matrix, render, trend
+from hardening.cli import base, build, check, db, engine, matrix, release, render, report, run, trend
 from hardening.cli.app import cli
 from hardening.errors import ExitCode, HardeningError
 
@@ -23,6 +23,11 @@ COMMANDS: tuple[click.Command, ...] = (
     db.db,
     matrix.matrix,
     trend.trend,
+    run.run,
+    release.release,
+    report.diff,
+    report.sarif,
+    report.baseline,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

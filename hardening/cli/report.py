@@ -1,0 +1,108 @@
+"""`harden diff`, `harden sarif` and `harden baseline`: reading and comparing results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from hardening.cli.app import Context, echo, pass_ctx
+from hardening.errors import UsageError
+
+
+@click.command()
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Also write JSON here."
+)
+@click.option(
+    "--markdown", "md_out", type=click.Path(path_type=Path, dir_okay=False), help="Also write Markdown."
+)
+def diff(old: Path, new: Path, json_out: Path | None, md_out: Path | None) -> None:
+    """Fixed, new and unchanged findings between two run directories or two SARIF files."""
+    import json
+
+    from hardening.atomic import write_text_atomic
+    from hardening.diff import diff_findings, diff_json, diff_markdown, load_findings
+
+    result = diff_findings(load_findings(old), load_findings(new))
+    text = diff_markdown(result, str(old), str(new))
+    if json_out:
+        write_text_atomic(json_out, json.dumps(diff_json(result, str(old), str(new)), indent=2) + "\n")
+    if md_out:
+        write_text_atomic(md_out, text)
+    echo(text.rstrip())
+
+
+@click.command()
+@click.option(
+    "--from-trivy",
+    "report",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help="A Trivy JSON report (`trivy image --format json`), ours or not.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option(
+    "--dockerfile",
+    default="Dockerfile",
+    show_default=True,
+    help="Repository path every result points at (the Dockerfile that built the image).",
+)
+@click.option("--category", help="runAutomationDetails.id (default: hardening/<image>/).")
+def sarif(report: Path, output: Path, dockerfile: str, category: str | None) -> None:
+    """Convert any Trivy JSON report into SARIF that GitHub code scanning accepts."""
+    import json
+    from dataclasses import replace
+
+    from hardening.errors import Location, ReportInputError, ScannerError
+    from hardening.findings import Origin, SourceLocation
+    from hardening.report.sarif import ToolInfo, build_sarif, write_sarif
+    from hardening.scan.trivy import parse_report
+
+    raw = report.read_bytes()
+    try:
+        doc_in = json.loads(raw)
+        artifact = doc_in.get("ArtifactName") if isinstance(doc_in, dict) else None
+        parsed = parse_report(raw, image=str(artifact or report.stem), artifact_name=None, image_id=None)
+    except (ValueError, ScannerError) as exc:
+        # A report handed to us is input, not a scan we ran: its faults are bad input (exit 2).
+        raise ReportInputError(f"not a Trivy JSON report: {exc}", location=Location(report)) from None
+    location = SourceLocation(dockerfile, 1)
+    findings = [f if f.location else replace(f, location=location) for f in parsed.findings]
+    doc = build_sarif(
+        str(artifact or report.stem),
+        findings,
+        tools={Origin.SCANNER: ToolInfo("Trivy", parsed.trivy_version or "unknown", "https://trivy.dev")},
+        fallback_location=location,
+        category=category,
+    )
+    write_sarif(output, doc)
+    echo(f"{output}: {len(findings)} results from {report}")
+
+
+@click.command()
+@click.argument("images", nargs=-1)
+@pass_ctx
+def baseline(ctx: Context, images: tuple[str, ...]) -> None:
+    """Accept the latest run's findings: only findings not in the baseline fail the gate later."""
+    from hardening.diff import FINDINGS_FILE
+    from hardening.gate import load_gate, write_baseline
+    from hardening.pipeline import runs_root
+    from hardening.report.jsonreport import load_report
+
+    catalog = ctx.catalog
+    if catalog.gate is None:
+        raise UsageError("the catalog names no gate policy (project.gate)")
+    gate = load_gate(catalog.gate, catalog.root)
+    if gate.baseline_dir is None:
+        raise UsageError(f"{catalog.gate} sets no baseline_dir")
+    latest = runs_root(catalog) / "latest"
+    for spec in catalog.select(images):
+        findings_file = latest / spec.name / FINDINGS_FILE
+        if not findings_file.is_file():
+            raise UsageError(f"no findings for {spec.name} in {latest}; run `harden run {spec.name}` first")
+        _image, findings = load_report(findings_file)
+        count = write_baseline(gate.baseline_dir / f"{spec.name}.json", spec.name, findings)
+        echo(f"{spec.name}: {count} findings accepted in {gate.baseline_dir / (spec.name + '.json')}")

@@ -1,0 +1,97 @@
+"""`harden run`: the whole pipeline, and the gate that decides what is promoted."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from hardening.cli.app import Context, echo, pass_ctx
+from hardening.cli.build import BuildDisplay
+from hardening.errors import ConfigError, ExitCode, Location
+
+DEFAULT_CACHE_DIR = Path("~/.cache/hardening/trivy")
+
+
+@click.command()
+@click.argument("images", nargs=-1)
+@click.option(
+    "--trivy",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The Trivy binary (default: $HARDENING_TRIVY, then the venv's pinned trivy, then PATH).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_CACHE_DIR,
+    envvar="HARDENING_TRIVY_CACHE",
+    show_default=True,
+    help="Trivy cache directory holding db/ (see `harden db build`).",
+)
+@click.option(
+    "--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True, help="Scan timeout, s."
+)
+@click.option("--record-history", is_flag=True, help="Append each image's counts to scans/history/.")
+@pass_ctx
+def run(
+    ctx: Context,
+    images: tuple[str, ...],
+    trivy: Path | None,
+    cache_dir: Path,
+    timeout: float,
+    record_history: bool,
+) -> None:
+    """Render check, build, check, scan, report, gate and promote the catalog's images.
+
+    Writes scans/runs/<run>/<image>/{build,check,findings,gate}.json, results.sarif and
+    sbom.cdx.json, and scans/runs/<run>/summary.md. Release tags move only for images that
+    pass the gate. Exit 0 when every image passed, 1 when any failed.
+    """
+    from hardening.engine.client import Engine
+    from hardening.gate import load_gate
+    from hardening.pipeline import new_run_dir
+    from hardening.runner import run_pipeline
+    from hardening.scan.interface import ScannerKind, ScanOptions
+
+    catalog = ctx.catalog
+    specs = catalog.select(images)
+    if catalog.gate is None:
+        raise ConfigError(
+            "the gate policy named by project.gate does not exist", location=Location(catalog.path)
+        )
+    gate = load_gate(catalog.gate, catalog.root)
+    options = ScanOptions(cache_dir=cache_dir.expanduser(), timeout=timeout)
+    scanner = ScannerKind.TRIVY.create(binary=trivy)
+    engine_client = Engine.connect()
+    run_dir = new_run_dir(catalog)
+    display = BuildDisplay(ctx.verbose)
+    try:
+        outcome = run_pipeline(
+            catalog,
+            specs,
+            engine_client,
+            scanner,
+            options,
+            gate,
+            run_dir,
+            sink=display.sink,
+            history=record_history,
+        )
+    finally:
+        display.done()
+        engine_client.close()
+    for image in outcome.images:
+        decision = image.decision
+        verdict = "PASS" if decision.passed else "FAIL"
+        promoted = f" → {', '.join(image.promotion.refs)}" if image.promotion else " (release tags untouched)"
+        echo(
+            f"{image.spec.name}: {verdict}: {len(image.scan.findings)} vulnerabilities, "
+            f"{len(image.check.findings)} policy findings, {decision.suppressed} suppressed, "
+            f"{decision.baselined} baselined{promoted}"
+        )
+        for reason in decision.reasons:
+            echo(f"  {reason}")
+    echo(f"reports: {run_dir.path}")
+    if not outcome.passed:
+        sys.exit(ExitCode.GATE_FAILED)

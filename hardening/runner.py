@@ -1,0 +1,250 @@
+"""`harden run`: render check → build → inspect + check → scan → report → gate → promote.
+
+Every input is validated and every tool is checked before the first build, so bad input or a
+missing scanner DB stops the run before anything is built or tagged. Each image is saved once;
+the same tarball feeds the inspector and the scanner. Release tags move only for images whose
+gate passed; a failing image leaves its previous release tags untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from hardening import __version__
+from hardening.atomic import write_text_atomic
+from hardening.build.interface import BuildResult
+from hardening.catalog import Catalog, ImageSpec
+from hardening.engine.client import Engine
+from hardening.errors import OutputError
+from hardening.findings import Finding, Origin, SourceLocation
+from hardening.gate import GateDecision, GatePolicy, decide, load_baseline
+from hardening.history import GateResult, HistoryRecord, SeverityCounts, append_record
+from hardening.inspect.facts import ImageFacts, inspect_image_tar
+from hardening.locate import PYTHON_KINDS, Locator, environment_of
+from hardening.pipeline import LineSink, RunDir, build_images, render_checked, write_json
+from hardening.policy.config import Policy, load_policies
+from hardening.policy.service import CHECK_RECORD, CheckReport, binary_names, run_checks
+from hardening.release import Promotion, promote
+from hardening.render import RenderedDockerfile
+from hardening.report.jsonreport import build_report, write_report
+from hardening.report.markdown import ImageSummary, render_summary
+from hardening.report.sarif import ToolInfo, build_sarif, write_sarif
+from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
+from hardening.scan.service import SBOM_FILE
+
+FINDINGS_FILE = "findings.json"
+SARIF_FILE = "results.sarif"
+GATE_FILE = "gate.json"
+PROMOTION_FILE = "promotion.json"
+SUMMARY_FILE = "summary.md"
+
+HARDENING_TOOL = ToolInfo("hardening", __version__, "https://github.com/hardening-dev/hardening")
+
+
+@dataclass(frozen=True)
+class ImageOutcome:
+    spec: ImageSpec
+    build: BuildResult
+    check: CheckReport
+    scan: ScanResult
+    decision: GateDecision
+    promotion: Promotion | None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run: RunDir
+    images: tuple[ImageOutcome, ...]
+    summary: str
+
+    @property
+    def passed(self) -> bool:
+        return all(outcome.decision.passed for outcome in self.images)
+
+
+def locate_scanner_finding(locator: Locator, finding: Finding) -> Finding:
+    """The rendered Dockerfile line that brought a scanner finding's package into the image."""
+    if finding.location is not None:
+        return finding
+    instruction = locator.layer_instruction(finding.layer) if finding.layer else None
+    if instruction is None and finding.package:
+        kind = (finding.package_type or "").lower()
+        env = environment_of(finding.image_path) if kind in PYTHON_KINDS and finding.image_path else None
+        instruction = locator.package_instruction(kind, finding.package, env)
+    rendered, template = locator.at(instruction or locator.base_from)
+    return replace(finding, location=rendered, template_location=template)
+
+
+def scanner_tool(result: ScanResult) -> ToolInfo:
+    return ToolInfo("Trivy", result.trivy_version, "https://trivy.dev")
+
+
+def _inspect_and_scan(
+    engine: Engine,
+    scanner: Scanner,
+    options: ScanOptions,
+    build: BuildResult,
+    policy: Policy,
+    out_dir: Path,
+) -> tuple[ImageFacts, ScanResult]:
+    """Save the candidate once; the inspector and the scanner read the same tarball."""
+    with tempfile.TemporaryDirectory(prefix="hardening-run-") as tmp:
+        os.chmod(tmp, 0o700)
+        tar_path = Path(tmp) / "image.tar"
+        try:
+            with tar_path.open("wb") as handle:
+                engine.save(build.image_id, handle)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write the image tarball of {build.candidate_ref}: {exc}",
+                hint="check free space in the temporary directory (TMPDIR)",
+            ) from exc
+        facts = inspect_image_tar(tar_path, reference=build.candidate_ref, binary_names=binary_names(policy))
+        target = ScanTarget(build.image, build.candidate_ref, build.image_id, tar_path)
+        scan_options = replace(options, sbom_path=out_dir / SBOM_FILE)
+        result = scanner.lookup(target, scan_options) or scanner.scan(target, scan_options)
+    return facts, result
+
+
+def evaluate_image(
+    catalog: Catalog,
+    spec: ImageSpec,
+    build: BuildResult,
+    rendered: RenderedDockerfile,
+    engine: Engine,
+    scanner: Scanner,
+    options: ScanOptions,
+    gate: GatePolicy,
+    run: RunDir,
+    *,
+    today: date | None = None,
+) -> tuple[CheckReport, ScanResult, GateDecision]:
+    policy = load_policies(catalog.root, spec.policies)
+    out_dir = run.image_dir(spec.name)
+    facts, scan = _inspect_and_scan(engine, scanner, options, build, policy, out_dir)
+    policy_findings = run_checks(policy, image=spec.name, facts=facts, rendered=rendered)
+    check = CheckReport(spec.name, policy_findings, policy.fail_level, build.candidate_ref, policy.sources)
+    write_json(out_dir / CHECK_RECORD, check.to_json())
+    locator = Locator(rendered, facts)
+    scanner_findings = tuple(locate_scanner_finding(locator, f) for f in scan.findings)
+    baseline = load_baseline(gate.baseline_dir / f"{spec.name}.json") if gate.baseline_dir else frozenset()
+    decision = decide(
+        spec.name,
+        scanner_findings,
+        policy_findings,
+        gate,
+        policy_fail_level=policy.fail_level,
+        today=today,
+        baseline=baseline,
+    )
+    return check, scan, decision
+
+
+def write_image_reports(
+    catalog: Catalog, spec: ImageSpec, run: RunDir, scan: ScanResult, decision: GateDecision
+) -> None:
+    out_dir = run.image_dir(spec.name)
+    findings = list(decision.findings)
+    write_report(out_dir / FINDINGS_FILE, build_report(spec.name, findings))
+    sarif = build_sarif(
+        spec.name,
+        findings,
+        tools={Origin.SCANNER: scanner_tool(scan), Origin.POLICY: HARDENING_TOOL},
+        fallback_location=_fallback(spec),
+        repo_root=catalog.root,
+    )
+    write_sarif(out_dir / SARIF_FILE, sarif)
+    write_json(out_dir / GATE_FILE, decision.to_json())
+
+
+def _fallback(spec: ImageSpec) -> SourceLocation:
+    return SourceLocation(spec.dockerfile.as_posix(), 1)
+
+
+def record_history(catalog: Catalog, outcome: ImageOutcome) -> None:
+    open_findings = [
+        f for f in outcome.decision.findings if f.origin is Origin.SCANNER and f.suppressed_by is None
+    ]
+    db_date = _parse_time(outcome.scan.db_updated_at)
+    record = HistoryRecord(
+        date=datetime.now(UTC),
+        image=outcome.spec.name,
+        digest=outcome.build.image_id,
+        counts=SeverityCounts.from_severities(f.severity for f in open_findings),
+        gate=GateResult.PASSED if outcome.decision.passed else GateResult.FAILED,
+        db_date=db_date,
+        trivy_version=outcome.scan.trivy_version,
+    )
+    append_record(catalog.output_dir / "history", record)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else moment.replace(tzinfo=UTC)
+
+
+def append_step_summary(text: str) -> None:
+    """GitHub Actions shows this file on the run's page; append, never overwrite."""
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    try:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot append to $GITHUB_STEP_SUMMARY ({target}): {exc}") from exc
+
+
+def run_pipeline(
+    catalog: Catalog,
+    specs: Sequence[ImageSpec],
+    engine: Engine,
+    scanner: Scanner,
+    options: ScanOptions,
+    gate: GatePolicy,
+    run: RunDir,
+    *,
+    sink: Callable[[str], LineSink] | None = None,
+    history: bool = False,
+    today: date | None = None,
+) -> RunOutcome:
+    selected = tuple(specs)
+    # Validate everything the run will read before building anything.
+    rendered = {spec.name: render_checked(catalog, spec) for spec in selected}
+    for spec in selected:
+        load_policies(catalog.root, spec.policies)
+    scanner.prepare(options)
+    builds = build_images(catalog, selected, engine, run, sink=sink)
+    outcomes: list[ImageOutcome] = []
+    for spec, build in zip(selected, builds, strict=True):
+        check, scan, decision = evaluate_image(
+            catalog, spec, build, rendered[spec.name], engine, scanner, options, gate, run, today=today
+        )
+        write_image_reports(catalog, spec, run, scan, decision)
+        promotion = promote(engine, spec, build.image_id) if decision.passed else None
+        if promotion is not None:
+            record = {"image_id": promotion.image_id, "refs": list(promotion.refs)}
+            write_json(run.image_dir(spec.name) / PROMOTION_FILE, record)
+        outcome = ImageOutcome(spec, build, check, scan, decision, promotion)
+        if history:
+            record_history(catalog, outcome)
+        outcomes.append(outcome)
+    summary = render_summary(
+        [
+            ImageSummary(o.spec.name, o.decision.findings, o.decision.passed, o.decision.reasons)
+            for o in outcomes
+        ]
+    )
+    write_text_atomic(run.path / SUMMARY_FILE, summary)
+    append_step_summary(summary)
+    return RunOutcome(run, tuple(outcomes), summary)
