@@ -300,8 +300,10 @@ def _normalise(name: str, layer: int, anomalies: list[Anomaly]) -> tuple[str, ..
 class _MemberReader:
     """Bounded access to one member's data through the layer's source.
 
-    On a random-access source reads go straight to the bytes asked for; on a stream the member
-    is buffered forward, as far as asked and never beyond the budget.
+    ``budget`` caps the bytes handed to the caller. On a random-access source reads go straight
+    to the bytes asked for. A stream cannot go back, so the member is buffered forward as far as
+    a read reaches (at most ``MAX_STREAM_BUFFER``): the bytes have to be decompressed anyway, and
+    an ELF's section table sits at its end, after the data it points to.
     """
 
     def __init__(self, source: Source, member: Member, budget: int) -> None:
@@ -310,7 +312,7 @@ class _MemberReader:
         self._size = member.size
         self._budget = budget
         self._stream = source.size is None
-        self._limit = min(member.size, budget, MAX_STREAM_BUFFER)
+        self._limit = min(member.size, MAX_STREAM_BUFFER)
         self._buffer = bytearray()
 
     @property
@@ -322,18 +324,17 @@ class _MemberReader:
         return self._stream and self._limit < self._size and len(self._buffer) >= self._limit
 
     def read_at(self, offset: int, length: int) -> bytes:
-        if offset < 0 or length <= 0 or offset >= self._size:
-            return b""
-        if self._stream:
-            end = min(offset + length, self._limit)
-            if end > len(self._buffer):
-                self._buffer += self._source.read_at(self._start + len(self._buffer), end - len(self._buffer))
-            return bytes(self._buffer[offset:end])
         length = min(length, self._size - offset, self._budget)
-        if length <= 0:
+        if offset < 0 or length <= 0:
             return b""
         self._budget -= length
-        return self._source.read_at(self._start + offset, length)
+        if not self._stream:
+            return self._source.read_at(self._start + offset, length)
+        end = min(offset + length, self._limit)
+        if end > len(self._buffer):
+            missing = end - len(self._buffer)
+            self._buffer += self._source.read_at(self._start + len(self._buffer), missing)
+        return bytes(self._buffer[offset:end])
 
 
 _TAR_KINDS: Mapping[bytes, FileKind] = {

@@ -281,6 +281,7 @@ def test_gosu_renamed_is_found_by_its_go_build_info(tmp_path: Path) -> None:
         ("pre-go1.18-no-sections", {"inline": False, "sections": False}),
         ("blob-not-first", {"data_prefix": 48}),
         ("large-text", {"text_size": 300_000}),
+        ("data-beyond-first-mebibyte", {"text_size": 3_000_000}),
     ],
 )
 def test_go_buildinfo_layouts(tmp_path: Path, variant: str, kwargs: dict[str, object]) -> None:
