@@ -96,6 +96,7 @@ def scan(
     """
     from hardening.engine.client import Engine
     from hardening.pipeline import new_run_dir
+    from hardening.scan.interface import ScannerKind
     from hardening.scan.service import SCAN_FILE, ref_dir_name, scan_images, scan_ref
 
     if ref and images:
@@ -112,17 +113,20 @@ def scan(
         skip_db_update=not online,
         db_repository=db_repository,
     )
+    # Binary, version and DB are checked before any run directory is created.
+    scanner = ScannerKind.TRIVY.create(binary=trivy)
+    scanner.prepare(options)
     engine_client = Engine.connect()
     try:
         if ref:
             target_dir = out_dir or new_run_dir(ctx.catalog).image_dir(ref_dir_name(ref))
-            result = scan_ref(ref, engine_client, target_dir, options, trivy=trivy)
+            result = scan_ref(ref, engine_client, target_dir, options, scanner=scanner)
             echo(summary_line(ref, result, target_dir / SCAN_FILE))
             return
         catalog = ctx.catalog
         specs = catalog.select(images)
         run = new_run_dir(catalog)
-        results = scan_images(catalog, specs, engine_client, run, options, trivy=trivy)
+        results = scan_images(catalog, specs, engine_client, run, options, trivy=trivy, scanner=scanner)
         for spec, result in zip(specs, results, strict=True):
             echo(summary_line(spec.name, result, run.image_dir(spec.name) / SCAN_FILE))
     finally:

@@ -36,6 +36,7 @@ def scan_images(
     *,
     trivy: Path | None,
     kind: ScannerKind = ScannerKind.TRIVY,
+    scanner: Scanner | None = None,
 ) -> list[ScanResult]:
     """Scan the latest candidate of every image; the first fault stops the run."""
     # Every image must have a build before anything is scanned: a half-scanned catalog is a
@@ -58,7 +59,7 @@ def scan_images(
             )
         builds.append((spec, image_id, ref, build_run.run_id))
 
-    scanner = kind.create(binary=trivy)
+    scanner = scanner or kind.create(binary=trivy)
     scanner.prepare(options)
     results: list[ScanResult] = []
     for spec, image_id, ref, build_run_id in builds:
@@ -86,6 +87,7 @@ def scan_ref(
     *,
     trivy: Path | None = None,
     kind: ScannerKind = ScannerKind.TRIVY,
+    scanner: Scanner | None = None,
 ) -> ScanResult:
     """Scan any local image by reference (outside the catalog)."""
     info = engine.image(ref)
@@ -94,7 +96,7 @@ def scan_ref(
             f"no local image {ref}",
             hint="nothing can be pulled here; build or load the image first (`docker images` lists them)",
         )
-    scanner = kind.create(binary=trivy)
+    scanner = scanner or kind.create(binary=trivy)
     scanner.prepare(options)
     return _scan_one(scanner, engine, ref, ref, info.id, out_dir, options, extra={})
 

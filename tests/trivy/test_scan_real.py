@@ -227,12 +227,13 @@ def test_cli_scan_of_an_image(db_cache: Path, setuptools_image: str, trivy: Path
 def test_cli_without_db_exits_3(setuptools_image: str, trivy: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    out = tmp_path / "out"
-    result = harden("scan", "--image", TEST_TAG, "--cache-dir", str(empty), "--out", str(out), cwd=tmp_path)
+    result = harden("scan", "--image", TEST_TAG, "--cache-dir", str(empty), cwd=tmp_path)
     assert result.returncode == ExitCode.INFRASTRUCTURE, result.stdout + result.stderr
     assert "no Trivy vulnerability DB" in result.stderr
     assert f"run `harden db build advisories --cache-dir {empty}`" in result.stderr
-    assert not (out / SCAN_FILE).exists()
+    # The DB is checked before anything is written: no run directory, no scan.json.
+    assert not (tmp_path / "scans").exists()
+    assert not list(tmp_path.rglob(SCAN_FILE))
 
 
 def test_cli_with_a_version_1_db_exits_3(
@@ -240,8 +241,8 @@ def test_cli_with_a_version_1_db_exits_3(
 ) -> None:
     cache = fresh_cache(db_cache, tmp_path)
     write_metadata(cache / "db", now=datetime.now(UTC), version=1)
-    out = tmp_path / "out"
-    result = harden("scan", "--image", TEST_TAG, "--cache-dir", str(cache), "--out", str(out), cwd=tmp_path)
+    result = harden("scan", "--image", TEST_TAG, "--cache-dir", str(cache), cwd=tmp_path)
     assert result.returncode == ExitCode.INFRASTRUCTURE, result.stdout + result.stderr
     assert "Version 1" in result.stderr and "reads only Version 2" in result.stderr
-    assert not (out / SCAN_FILE).exists()
+    assert not (tmp_path / "scans").exists()
+    assert not list(tmp_path.rglob(SCAN_FILE))
