@@ -6,6 +6,7 @@ build ourselves from the archive named in the machine's apt configuration.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -51,6 +52,10 @@ APT::Update::Post-Invoke {{ "{_APT_CLEAN} || true"; }};
 Acquire::Languages "none";
 Acquire::GzipIndexes "true";
 """
+
+
+# Changes whenever the way the base is made changes, so existing bases are rebuilt.
+RECIPE = hashlib.sha256(f"recipe-2\n{DPKG_SLIM}\n{APT_SLIM}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,9 @@ def _slim(rootfs: Path) -> None:
         target = rootfs / runtime_file
         if target.exists() or target.is_symlink():
             target.unlink()
+    # The engine mounts its own /dev; device nodes in the image are never used and read as
+    # anomalies (and world-writable files) to anyone inspecting it.
+    clear(rootfs / "dev")
     machine_id = rootfs / "etc/machine-id"
     if machine_id.exists():
         machine_id.write_text("")
@@ -169,6 +177,7 @@ def base_labels(spec: BaseSpec, mirror: str, packages: int, created: str) -> dic
         f"{LABEL_PREFIX}.created": created,
         f"{LABEL_PREFIX}.packages": str(packages),
         f"{LABEL_PREFIX}.builder-version": __version__,
+        f"{LABEL_PREFIX}.recipe": RECIPE,
         "org.opencontainers.image.created": created,
         "org.opencontainers.image.title": spec.ref,
         "org.opencontainers.image.description": f"Debian {spec.suite} minbase, slimmed",
@@ -179,7 +188,9 @@ def is_current(labels: dict[str, str] | None, spec: BaseSpec, mirror: str) -> bo
     if not labels:
         return False
     return (
-        labels.get(f"{LABEL_PREFIX}.suite") == spec.suite and labels.get(f"{LABEL_PREFIX}.mirror") == mirror
+        labels.get(f"{LABEL_PREFIX}.suite") == spec.suite
+        and labels.get(f"{LABEL_PREFIX}.mirror") == mirror
+        and labels.get(f"{LABEL_PREFIX}.recipe") == RECIPE
     )
 
 

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from hardening.cli import base, build, check, db, engine, matrix, release, render, report, run, trend
+from hardening.cli import base, build, check, db, engine, matrix, release, render, report, run, scan, trend
 from hardening.cli.app import cli
 from hardening.errors import ExitCode, HardeningError
 
@@ -20,6 +20,7 @@ COMMANDS: tuple[click.Command, ...] = (
     render.render,
     build.build,
     check.check,
+    scan.scan,
     db.db,
     matrix.matrix,
     trend.trend,
