@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements/dev.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: setup engine base run test lint unit lock bench clean-state
+.PHONY: setup engine base db run test lint unit lock bench clean-state
 
 setup: $(STAMP)
 
@@ -27,10 +27,14 @@ engine: setup
 base: engine
 	$(BIN)/harden base
 
-# The main job.
-run: base
-	$(BIN)/harden render --check
-	$(BIN)/harden build
+# Trivy's vulnerability DB, built from the advisories in this repository (nothing to download).
+TRIVY_CACHE ?= $(HOME)/.cache/hardening/trivy
+db: setup
+	$(BIN)/harden db build advisories --cache-dir $(TRIVY_CACHE)
+
+# The main job: render check, build, policy checks, scan, reports and gate for every image.
+run: base db
+	$(BIN)/harden run --cache-dir $(TRIVY_CACHE)
 
 lint: setup
 	$(BIN)/ruff check .
@@ -40,6 +44,7 @@ lint: setup
 
 # The test command (CI runs it through .ci/run).
 test: lint base
+	scripts/install-actionlint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Fast feedback without the engine.

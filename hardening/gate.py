@@ -66,6 +66,7 @@ class SuppressionModel(_Strict):
     expires: Annotated[date, Field(strict=False)]
     images: list[str] = Field(default_factory=list)
     package: str | None = None
+    version: str | None = None
     path: str | None = None
 
 
@@ -81,6 +82,7 @@ class Suppression:
     expires: date
     images: tuple[str, ...]
     package: str | None
+    version: str | None
     path: str | None
     source: Location
 
@@ -90,6 +92,8 @@ class Suppression:
         if self.images and finding.image not in self.images:
             return False
         if self.package is not None and finding.package != self.package:
+            return False
+        if self.version is not None and finding.installed_version != self.version:
             return False
         return self.path is None or fnmatch.fnmatchcase(finding.image_path or "", self.path)
 
@@ -159,6 +163,7 @@ def load_suppressions(path: Path) -> tuple[Suppression, ...]:
                 expires=item.expires,
                 images=tuple(item.images),
                 package=item.package,
+                version=item.version,
                 path=item.path,
                 source=Location(path, line, f"suppressions[{index}]"),
             )

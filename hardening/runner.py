@@ -21,7 +21,7 @@ from hardening.build.interface import BuildResult
 from hardening.catalog import Catalog, ImageSpec
 from hardening.engine.client import Engine
 from hardening.errors import OutputError
-from hardening.findings import Finding, Origin, SourceLocation
+from hardening.findings import Finding, Origin, Severity, SourceLocation
 from hardening.gate import GateDecision, GatePolicy, decide, load_baseline
 from hardening.history import GateResult, HistoryRecord, SeverityCounts, append_record
 from hardening.inspect.facts import ImageFacts, inspect_image_tar
@@ -248,3 +248,94 @@ def run_pipeline(
     write_text_atomic(run.path / SUMMARY_FILE, summary)
     append_step_summary(summary)
     return RunOutcome(run, tuple(outcomes), summary)
+
+
+def load_findings_record(path: Path) -> tuple[dict[str, object], list[Finding]]:
+    """A scan.json or check.json record and its findings, validated."""
+    import json
+
+    from hardening.errors import Location, ReportInputError
+    from hardening.report.jsonreport import parse_findings
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportInputError("no such file", location=Location(path)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportInputError(f"not a readable JSON record: {exc}", location=Location(path)) from None
+    if not isinstance(doc, dict):
+        raise ReportInputError("expected a JSON object", location=Location(path))
+    return doc, parse_findings(doc.get("findings"), source=path)
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    decision: GateDecision
+    summary: str
+
+
+def report_scan(
+    catalog: Catalog,
+    spec: ImageSpec,
+    scan_dir: Path,
+    gate: GatePolicy,
+    *,
+    sarif_path: Path,
+    markdown_path: Path | None,
+    json_path: Path | None,
+    history_dir: Path | None,
+    today: date | None = None,
+) -> ReportOutcome:
+    """Reports and a gate decision for a scan made apart from `harden run` (`harden scan --out`).
+
+    Without the image's facts, findings are located from the Dockerfile text alone.
+    """
+    rendered = render_checked(catalog, spec)
+    record, scanned = load_findings_record(scan_dir / "scan.json")
+    locator = Locator(rendered, None)
+    scanner_findings = [locate_scanner_finding(locator, replace(f, image=spec.name)) for f in scanned]
+    policy_findings: list[Finding] = []
+    fail_level = Severity.HIGH
+    check_file = scan_dir / CHECK_RECORD
+    if check_file.is_file():
+        check_record, policy_findings = load_findings_record(check_file)
+        fail_level = Severity.parse(str(check_record.get("fail_level", "high")))
+    baseline = load_baseline(gate.baseline_dir / f"{spec.name}.json") if gate.baseline_dir else frozenset()
+    decision = decide(
+        spec.name,
+        scanner_findings,
+        policy_findings,
+        gate,
+        policy_fail_level=fail_level,
+        today=today,
+        baseline=baseline,
+    )
+    findings = list(decision.findings)
+    version = str(record.get("trivy_version") or "unknown")
+    tools = {Origin.SCANNER: ToolInfo("Trivy", version, "https://trivy.dev"), Origin.POLICY: HARDENING_TOOL}
+    write_sarif(
+        sarif_path,
+        build_sarif(
+            spec.name, findings, tools=tools, fallback_location=_fallback(spec), repo_root=catalog.root
+        ),
+    )
+    if json_path is not None:
+        write_report(json_path, build_report(spec.name, findings))
+    summary = render_summary([ImageSummary(spec.name, decision.findings, decision.passed, decision.reasons)])
+    if markdown_path is not None:
+        write_text_atomic(markdown_path, summary)
+    if history_dir is not None:
+        open_findings = [f for f in findings if f.origin is Origin.SCANNER and f.suppressed_by is None]
+        append_record(
+            history_dir,
+            HistoryRecord(
+                date=datetime.now(UTC),
+                image=spec.name,
+                digest=str(record.get("image_id") or ""),
+                counts=SeverityCounts.from_severities(f.severity for f in open_findings),
+                gate=GateResult.PASSED if decision.passed else GateResult.FAILED,
+                db_date=_parse_time(str(record.get("db_updated_at") or "") or None),
+                trivy_version=version,
+            ),
+        )
+    return ReportOutcome(decision, summary)

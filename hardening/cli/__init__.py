@@ -29,6 +29,7 @@ COMMANDS: tuple[click.Command, ...] = (
     report.diff,
     report.sarif,
     report.baseline,
+    report.report,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

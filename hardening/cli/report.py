@@ -106,3 +106,62 @@ def baseline(ctx: Context, images: tuple[str, ...]) -> None:
         _image, findings = load_report(findings_file)
         count = write_baseline(gate.baseline_dir / f"{spec.name}.json", spec.name, findings)
         echo(f"{spec.name}: {count} findings accepted in {gate.baseline_dir / (spec.name + '.json')}")
+
+
+@click.command()
+@click.argument("image")
+@click.option(
+    "--scan-dir",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    required=True,
+    help="Where `harden scan --image REF --out DIR` wrote scan.json (and check.json, if any).",
+)
+@click.option("--sarif", "sarif_out", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--markdown", "md_out", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--history-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Append this scan's counts and gate decision to <dir>/<image>.jsonl.",
+)
+@pass_ctx
+def report(
+    ctx: Context,
+    image: str,
+    scan_dir: Path,
+    sarif_out: Path,
+    md_out: Path | None,
+    json_out: Path | None,
+    history_dir: Path | None,
+) -> None:
+    """SARIF, Markdown and a gate decision for a scan of IMAGE made by `harden scan --out`.
+
+    Every output is written before the exit code is decided: exit 1 when the gate fails.
+    """
+    import sys
+
+    from hardening.errors import ExitCode
+    from hardening.gate import load_gate
+    from hardening.runner import report_scan
+
+    catalog = ctx.catalog
+    (spec,) = catalog.select([image])
+    if catalog.gate is None:
+        raise UsageError("the catalog names no gate policy (project.gate)")
+    gate = load_gate(catalog.gate, catalog.root)
+    outcome = report_scan(
+        catalog,
+        spec,
+        scan_dir,
+        gate,
+        sarif_path=sarif_out,
+        markdown_path=md_out,
+        json_path=json_out,
+        history_dir=history_dir,
+    )
+    verdict = "PASS" if outcome.decision.passed else "FAIL"
+    echo(f"{image}: {verdict}; SARIF {sarif_out}")
+    for reason in outcome.decision.reasons:
+        echo(f"  {reason}")
+    if not outcome.decision.passed:
+        sys.exit(ExitCode.GATE_FAILED)

@@ -200,6 +200,14 @@ def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
 
+def parse_findings(items: Any, *, source: str | Path, field: str = "findings") -> list[Finding]:
+    """Validate a decoded list of findings (as ``Finding.to_json`` writes them)."""
+    parser = _Parser(source)
+    if not isinstance(items, list):
+        raise parser.fail(field, f"expected an array, found {_kind(items)}")
+    return [parser.finding(item, f"{field}[{i}]") for i, item in enumerate(items)]
+
+
 def parse_report(doc: Any, *, source: str | Path = "<json report>") -> tuple[str, list[Finding]]:
     """Validate a decoded JSON report; ``source`` names the file in errors."""
     parser = _Parser(source)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -102,6 +103,10 @@ def test_suppression_scope_does_not_leak(tmp_path: Path) -> None:
     gate = GatePolicy(suppressions=suppressions)
     other_package = vuln("CVE-2", Severity.CRITICAL, package="libbar")
     assert not decide("demo", [other_package], [], gate, today=TODAY).passed
+    other_version = Finding(**{**vuln("CVE-2", Severity.CRITICAL).__dict__, "installed_version": "1.1"})
+    versioned = GatePolicy(suppressions=(replace(suppressions[0], version="1.0"),))
+    assert decide("demo", [vuln("CVE-2", Severity.CRITICAL)], [], versioned, today=TODAY).passed
+    assert not decide("demo", [other_version], [], versioned, today=TODAY).passed
     other_image = Finding(**{**vuln("CVE-2", Severity.CRITICAL).__dict__, "image": "other"})
     assert not decide("other", [other_image], [], gate, today=TODAY).passed
 
