@@ -47,10 +47,12 @@ def build(ctx: Context, images: tuple[str, ...]) -> None:
     Writes a build record to scans/runs/<run>/<image>/build.json.
     """
     from hardening.engine.client import Engine
-    from hardening.pipeline import build_images, new_run_dir
+    from hardening.pipeline import build_images, new_run_dir, render_checked
 
     catalog = ctx.catalog
     specs = catalog.select(images)
+    for spec in specs:  # bad input is reported before the engine is even asked
+        render_checked(catalog, spec)
     engine_client = Engine.connect()
     run = new_run_dir(catalog)
     display = BuildDisplay(ctx.verbose)

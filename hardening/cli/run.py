@@ -50,7 +50,8 @@ def run(
     """
     from hardening.engine.client import Engine
     from hardening.gate import load_gate
-    from hardening.pipeline import new_run_dir
+    from hardening.pipeline import new_run_dir, render_checked
+    from hardening.policy.config import load_policies
     from hardening.runner import run_pipeline
     from hardening.scan.interface import ScannerKind, ScanOptions
 
@@ -61,6 +62,9 @@ def run(
             "the gate policy named by project.gate does not exist", location=Location(catalog.path)
         )
     gate = load_gate(catalog.gate, catalog.root)
+    for spec in specs:  # bad input is reported before the engine is even asked
+        render_checked(catalog, spec)
+        load_policies(catalog.root, spec.policies)
     options = ScanOptions(cache_dir=cache_dir.expanduser(), timeout=timeout)
     scanner = ScannerKind.TRIVY.create(binary=trivy)
     engine_client = Engine.connect()
