@@ -1,38 +1,42 @@
-"""Images built from the committed, rendered Dockerfiles, for behavioural tests.
+"""The catalog's images, built once per session by the build driver, for behavioural tests.
 
-For now the docker CLI builds them; the fixture moves to the build driver once it exists.
+`build_images` does what `harden build` does — render check, base, wheelhouse, OCI labels,
+candidate tag — and the engine's layer cache makes it cost about a second when nothing changed.
+Its build records go to a temporary run directory, never to the repository's scans/.
 """
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_CONTEXT = REPO_ROOT / "dockerfiles" / "postgres-secure"
-POSTGRES_TEST_TAG = "hardening/postgres-secure:test"
-BASE_IMAGE = "hardening/debian:bookworm"
+from hardening.catalog import load_catalog
+from hardening.engine.client import Engine
+from hardening.errors import HardeningError
+from hardening.pipeline import RunDir, build_images
+from tests.conftest import REPO_ROOT
 
 
-def _docker(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+@dataclass(frozen=True)
+class CatalogImage:
+    name: str
+    candidate_ref: str  # e.g. hardening/python-secure:candidate, the tag the driver set
+    image_id: str  # sha256:…; tests run this, since a concurrent build may move the tag
+
+    @property
+    def ref(self) -> str:
+        return self.image_id
+
+
+@pytest.fixture(scope="session")
+def catalog_images(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, CatalogImage]:
+    """Every image of hardening.toml, built by the driver; image name → candidate ref and id."""
+    catalog = load_catalog(REPO_ROOT / "hardening.toml")
+    run = RunDir(tmp_path_factory.mktemp("catalog-images"), "test")
     try:
-        return subprocess.run(["docker", *args], capture_output=True, text=True, check=False, timeout=timeout)
-    except FileNotFoundError:
-        pytest.fail("tests marked docker need the docker CLI on PATH and a running engine")
-
-
-@pytest.fixture(scope="module")
-def postgres_image(request: pytest.FixtureRequest) -> str:
-    """postgres-secure built from dockerfiles/postgres-secure/Dockerfile; returns its tag."""
-    engine = _docker("version", "--format", "{{.Server.Version}}", timeout=60)
-    if engine.returncode != 0:
-        pytest.fail(f"tests marked docker need a running engine: {engine.stderr.strip()}")
-    # The shared fixture builds the base from the Debian archive; only pay for it when missing.
-    if _docker("image", "inspect", BASE_IMAGE, timeout=60).returncode != 0:
-        request.getfixturevalue("base_image")
-    result = _docker("build", "--quiet", "--tag", POSTGRES_TEST_TAG, str(POSTGRES_CONTEXT), timeout=1200)
-    if result.returncode != 0:
-        pytest.fail(f"docker build of {POSTGRES_CONTEXT} failed:\n{result.stderr[-4000:]}")
-    return POSTGRES_TEST_TAG
+        builds = build_images(catalog, catalog.images, engine, run)
+    except HardeningError as exc:
+        pytest.fail(f"building the catalog's images failed:\n{exc.diagnostics()}")
+    return {build.image: CatalogImage(build.image, build.candidate_ref, build.image_id) for build in builds}

@@ -10,13 +10,15 @@ import subprocess
 import tarfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import pytest
+
+from tests.images.conftest import CatalogImage
 
 pytestmark = pytest.mark.docker
 
@@ -28,6 +30,12 @@ GO_BUILDINFO = b"\xff Go buildinf:"
 ELF_MAGIC = b"\x7fELF"
 BIN_DIRS = frozenset({"/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"})
 BUILD_TOOL = re.compile(r"^(x86_64-linux-gnu-)?(cc|c\+\+|gcc|g\+\+|cpp|clang|ld|as|make|gmake)(-[0-9.]+)?$")
+
+
+@pytest.fixture(scope="module")
+def postgres_image(catalog_images: Mapping[str, CatalogImage]) -> str:
+    """postgres-secure as the build driver built it; returns its image id."""
+    return catalog_images["postgres-secure"].ref
 
 
 def _docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -10,22 +10,21 @@ import subprocess
 import time
 import uuid
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 from packaging.version import Version
 
-from hardening.build.wheelhouse import prepare_wheelhouse
 from hardening.catalog import ImageSpec, load_catalog
+from tests.images.conftest import CatalogImage
 
 pytestmark = pytest.mark.docker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = REPO_ROOT / "dockerfiles" / "python-secure"
-LOCK = CONTEXT / "requirements.lock"
 WHEELS = CONTEXT / "wheels"
-TEST_TAG = "hardening/python-secure:test"
 PIP_FLOOR = Version("24.3")
 SETUPTOOLS_FLOOR = Version("75")
 SERVICE_SET = ("fastapi", "uvicorn", "structlog", "prometheus_client", "httpx", "tenacity")
@@ -116,13 +115,9 @@ def _cert_digests(pem: bytes) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def python_image(base_image: str) -> str:
-    """python-secure from the committed, rendered Dockerfile and a fresh wheelhouse; returns its tag."""
-    prepare_wheelhouse(LOCK, WHEELS, python_version=str(_spec().variables["python_version"]))
-    result = _docker("build", "--quiet", "--tag", TEST_TAG, str(CONTEXT), timeout=1200)
-    if result.returncode != 0:
-        pytest.fail(f"docker build of {CONTEXT} failed (base {base_image}):\n{result.stderr[-4000:]}")
-    return TEST_TAG
+def python_image(catalog_images: Mapping[str, CatalogImage]) -> str:
+    """python-secure as the build driver built it (its wheelhouse included); returns its image id."""
+    return catalog_images["python-secure"].ref
 
 
 @pytest.fixture(scope="module")
