@@ -1,0 +1,221 @@
+"""`harden run` end to end on the real catalog, twice, as CI runs it.
+
+The runs write to a temporary directory (`--output-dir`), never to the repository's scans/, and
+scan with a Trivy DB built from the repository's advisories/. The second run rebuilds the same
+content: the same image ids, the scan served from the result cache, the same findings and the
+same SARIF fingerprints, so GitHub keeps tracking the same alerts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from hardening.catalog import Catalog, load_catalog
+from hardening.engine.client import Engine
+from hardening.report.github_rules import check_github_rules
+from hardening.report.jsonreport import load_report
+from hardening.scan.trivy import CACHE_SUBDIR
+from hardening.scan.trivydb import build_db
+from tests.conftest import REPO_ROOT, SARIF_SCHEMA
+
+pytestmark = [pytest.mark.docker, pytest.mark.trivy]
+
+RUN_TIMEOUT = 3600.0
+SARIF_TOOL = Path(sys.executable).parent / "sarif"
+SARIF_LEVELS = ("error", "warning", "note")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    process: subprocess.CompletedProcess[str]
+    run_dir: Path
+    head: str
+    # every entry of Trivy's result cache: name → (inode, mtime in ns, size)
+    scan_cache: Mapping[str, tuple[int, int, int]]
+
+    def image_file(self, image: str, name: str) -> Path:
+        return self.run_dir / image / name
+
+    def json(self, image: str, name: str) -> Any:
+        return json.loads(self.image_file(image, name).read_text(encoding="utf-8"))
+
+    def sarif(self, image: str) -> dict[str, Any]:
+        doc: dict[str, Any] = self.json(image, "results.sarif")
+        return doc
+
+
+@dataclass(frozen=True)
+class TwoRuns:
+    catalog: Catalog
+    output_dir: Path
+    first: RunRecord
+    second: RunRecord
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.catalog.images)
+
+
+def _output(result: subprocess.CompletedProcess[str]) -> str:
+    return f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+
+
+def _head() -> str:
+    result = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30, check=False
+    )
+    return result.stdout.strip() if result.returncode == 0 else "(no git)"
+
+
+def _scan_cache(cache_dir: Path) -> dict[str, tuple[int, int, int]]:
+    entries = {}
+    for entry in sorted((cache_dir / CACHE_SUBDIR).glob("*")):
+        info = entry.stat()
+        entries[entry.name] = (info.st_ino, info.st_mtime_ns, info.st_size)
+    return entries
+
+
+def _harden_run(output_dir: Path, cache_dir: Path) -> RunRecord:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARDENING_", "GITHUB_"))}
+    harden = [sys.executable, "-m", "hardening", "--catalog", str(REPO_ROOT / "hardening.toml")]
+    argv = [*harden, "run", "--cache-dir", str(cache_dir), "--output-dir", str(output_dir)]
+    head = _head()
+    process = subprocess.run(
+        argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    found = re.search(r"^reports: (.+)$", process.stdout, re.MULTILINE)
+    assert found, f"harden run reported no run directory (exit {process.returncode}):\n{_output(process)}"
+    return RunRecord(process, Path(found.group(1)), head, _scan_cache(cache_dir))
+
+
+@pytest.fixture(scope="module")
+def runs(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> TwoRuns:
+    """`harden run` twice on the real catalog, outputs and Trivy DB in temporary directories."""
+    cache_dir = tmp_path_factory.mktemp("trivy-cache")
+    build_db([REPO_ROOT / "advisories"], cache_dir)
+    output_dir = tmp_path_factory.mktemp("scans")
+    first = _harden_run(output_dir, cache_dir)
+    second = _harden_run(output_dir, cache_dir)
+    return TwoRuns(load_catalog(REPO_ROOT / "hardening.toml"), output_dir, first, second)
+
+
+@cache
+def _sarif_validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def _schema_errors(doc: Mapping[str, Any]) -> list[str]:
+    errors = sorted(_sarif_validator().iter_errors(doc), key=lambda error: list(error.absolute_path))
+    return [f"{list(error.absolute_path)}: {error.message}" for error in errors]
+
+
+def _results(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [result for run in doc["runs"] for result in run["results"]]
+
+
+def _fingerprints(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return sorted(
+        (result["ruleId"], json.dumps(result["partialFingerprints"], sort_keys=True))
+        for result in _results(doc)
+    )
+
+
+def _canonical(findings_doc: Mapping[str, Any]) -> list[str]:
+    return sorted(json.dumps(item, sort_keys=True) for item in findings_doc["findings"])
+
+
+def test_every_image_passes(runs: TwoRuns) -> None:
+    for record in (runs.first, runs.second):
+        assert record.process.returncode == 0, _output(record.process)
+        for image in runs.images:
+            assert re.search(rf"^{re.escape(image)}: PASS: ", record.process.stdout, re.MULTILINE), _output(
+                record.process
+            )
+            assert record.json(image, "gate.json")["passed"] is True
+
+
+def test_outputs_stay_out_of_the_repository(runs: TwoRuns) -> None:
+    for record in (runs.first, runs.second):
+        assert record.run_dir.parent == runs.output_dir / "runs"
+        assert not (REPO_ROOT / "scans" / "runs" / record.run_dir.name).exists()
+    assert runs.first.run_dir != runs.second.run_dir
+
+
+def test_sarif_is_valid_uploadable_and_readable_by_sarif_tools(runs: TwoRuns) -> None:
+    for record in (runs.first, runs.second):
+        for image in runs.images:
+            path = record.image_file(image, "results.sarif")
+            doc = record.sarif(image)
+            errors = _schema_errors(doc)
+            assert not errors, f"{path}:\n" + "\n".join(errors)
+            problems = check_github_rules(doc)
+            assert not problems, f"{path}:\n" + "\n".join(str(p) for p in problems)
+            argv = [str(SARIF_TOOL), "summary", str(path)]
+            summary = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+            assert summary.returncode == 0, f"sarif summary {path}:\n{summary.stdout}\n{summary.stderr}"
+            for level in SARIF_LEVELS:
+                expected = sum(1 for result in _results(doc) if result.get("level") == level)
+                assert re.search(rf"^{level}: {expected}$", summary.stdout, re.MULTILINE), (
+                    f"sarif summary of {path} does not count {expected} {level} result(s):\n{summary.stdout}"
+                )
+
+
+def test_findings_json_and_summary(runs: TwoRuns) -> None:
+    for record in (runs.first, runs.second):
+        summary = (record.run_dir / "summary.md").read_text(encoding="utf-8")
+        for image in runs.images:
+            name, findings = load_report(record.image_file(image, "findings.json"))
+            assert name == image
+            assert all(finding.image == image for finding in findings)
+            assert f"`{image}`" in summary
+            assert f"## `{image}`" in summary
+
+
+def test_release_tags_point_at_the_candidates(runs: TwoRuns, engine: Engine) -> None:
+    for spec in runs.catalog.images:
+        image_id = runs.second.json(spec.name, "build.json")["image_id"]
+        promotion = runs.second.json(spec.name, "promotion.json")
+        assert promotion["image_id"] == image_id
+        assert sorted(promotion["refs"]) == sorted(spec.release_refs)
+        for ref in (f"{spec.repository}:{spec.candidate_tag}", *spec.release_refs):
+            info = engine.image(ref)
+            assert info is not None, f"{ref} does not exist"
+            assert info.id == image_id, f"{ref} is {info.id}, not the candidate {image_id}"
+
+
+def test_second_run_rebuilds_the_same_images_and_reuses_the_scan(runs: TwoRuns) -> None:
+    assert runs.first.head == runs.second.head, "a commit landed between the two runs; run the test again"
+    for image in runs.images:
+        first_id = runs.first.json(image, "build.json")["image_id"]
+        assert runs.second.json(image, "build.json")["image_id"] == first_id, f"{image} rebuilt differently"
+        assert _canonical(runs.second.json(image, "findings.json")) == _canonical(
+            runs.first.json(image, "findings.json")
+        ), f"{image}: the second run found something else"
+    # The result cache holds one report (and SBOM) per image id; the second run only read them.
+    assert runs.first.scan_cache, "the first run left nothing in Trivy's result cache"
+    assert runs.second.scan_cache == runs.first.scan_cache
+
+
+def test_fingerprints_are_stable_across_runs(runs: TwoRuns) -> None:
+    for image in runs.images:
+        first = _fingerprints(runs.first.sarif(image))
+        second = _fingerprints(runs.second.sarif(image))
+        assert second == first, f"{image}: partialFingerprints changed between two runs of the same content"
+        for result in _results(runs.second.sarif(image)):
+            assert result["partialFingerprints"].get("primaryLocationLineHash"), result["ruleId"]
