@@ -64,11 +64,20 @@ def sarif(report: Path, output: Path, dockerfile: str, category: str | None) -> 
     raw = report.read_bytes()
     try:
         doc_in = json.loads(raw)
-        artifact = doc_in.get("ArtifactName") if isinstance(doc_in, dict) else None
+    except ValueError:
+        # parse_report below says what is wrong (empty, truncated, not JSON); the bare decoder
+        # message ("Expecting value") does not.
+        doc_in = None
+    artifact = doc_in.get("ArtifactName") if isinstance(doc_in, dict) else None
+    try:
         parsed = parse_report(raw, image=str(artifact or report.stem), artifact_name=None, image_id=None)
     except (ValueError, ScannerError) as exc:
         # A report handed to us is input, not a scan we ran: its faults are bad input (exit 2).
-        raise ReportInputError(f"not a Trivy JSON report: {exc}", location=Location(report)) from None
+        raise ReportInputError(
+            f"not a Trivy JSON report: {exc}",
+            location=Location(report),
+            hint="pass the file `trivy image --format json` wrote, complete and unedited",
+        ) from None
     location = SourceLocation(dockerfile, 1)
     findings = [f if f.location else replace(f, location=location) for f in parsed.findings]
     doc = build_sarif(
