@@ -7,6 +7,8 @@ import math
 import os
 import tempfile
 from collections.abc import Iterable
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 
 from hardening.errors import Location, OutputError
@@ -23,8 +25,7 @@ def usable_cvss(finding: Finding) -> float | None:
     return score
 
 
-def order_key(finding: Finding) -> tuple[object, ...]:
-    """Open before suppressed, most severe first, then content: output never depends on input order."""
+def _order_head(finding: Finding) -> tuple[object, ...]:
     location = finding.location
     score = usable_cvss(finding)
     return (
@@ -43,12 +44,25 @@ def order_key(finding: Finding) -> tuple[object, ...]:
         finding.fixed_version or "",
         finding.title,
         finding.suppressed_by or "",
-        repr(finding),
     )
 
 
+def order_key(finding: Finding) -> tuple[object, ...]:
+    """Open before suppressed, most severe first, then content: output never depends on input order."""
+    return (*_order_head(finding), repr(finding))
+
+
 def sorted_findings(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(findings, key=order_key)
+    """``sorted(findings, key=order_key)``, without paying for ``repr`` of every finding.
+
+    The repr only breaks ties of everything else, which are rare; it is computed for those alone.
+    """
+    keyed = sorted(((_order_head(f), f) for f in findings), key=itemgetter(0))
+    ordered: list[Finding] = []
+    for _head, group in groupby(keyed, key=itemgetter(0)):
+        tied = [f for _, f in group]
+        ordered.extend(sorted(tied, key=repr) if len(tied) > 1 else tied)
+    return ordered
 
 
 def image_name(image: str) -> str:

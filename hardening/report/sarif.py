@@ -32,7 +32,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -144,6 +144,14 @@ class _Context:
     fallback: SourceLocation
     repo_root: Path | None
     lines: _LineReader
+    # Thousands of findings share a handful of locations; path parsing is the cost, not the
+    # answer, so each distinct location is normalised once per log.
+    _normalised: dict[SourceLocation, SourceLocation | None] = field(default_factory=dict)
+
+    def normalise(self, location: SourceLocation) -> SourceLocation | None:
+        if location not in self._normalised:
+            self._normalised[location] = _normalise(location, self.repo_root)
+        return self._normalised[location]
 
 
 class _LineReader:
@@ -421,12 +429,8 @@ def _build_run(
     # fingerprints are numbered over every finding, before truncation, so that what truncation
     # drops never renumbers what it keeps
     for finding in ordered:
-        primary = (
-            _normalise(finding.location, context.repo_root) if finding.location else None
-        ) or context.fallback
-        template = (
-            _normalise(finding.template_location, context.repo_root) if finding.template_location else None
-        )
+        primary = (context.normalise(finding.location) if finding.location else None) or context.fallback
+        template = context.normalise(finding.template_location) if finding.template_location else None
         base = _fingerprint_base(finding, context.lines.line(primary.path, primary.line))
         occurrences[base] += 1
         located.append((finding, primary, template, f"{base}:{occurrences[base]}"))
@@ -508,6 +512,34 @@ _ALWAYS_WRITTEN: frozenset[tuple[type, str]] = frozenset(
 _REQUIRED_EMPTY_OK = frozenset({"results", "rules", "runs"})
 
 
+# Per attrs class: (attribute, JSON name, always written, has a default, the default).
+_Plan = tuple[tuple[str, str, bool, bool, Any], ...]
+_PLANS: dict[type, _Plan | None] = {}
+
+
+def _plan_of(cls: type) -> _Plan | None:
+    """How to write instances of ``cls``; None when it is not an attrs class. Worked out once per
+    class: a log of 5,000 results has hundreds of thousands of attrs objects and values."""
+    try:
+        return _PLANS[cls]
+    except KeyError:
+        pass
+    plan: _Plan | None = None
+    if attr.has(cls):
+        plan = tuple(
+            (
+                item.name,
+                item.metadata["schema_property_name"],
+                (cls, item.name) in _ALWAYS_WRITTEN,
+                item.default is not attr.NOTHING,
+                _default_of(item),
+            )
+            for item in attr.fields(cls)
+        )
+    _PLANS[cls] = plan
+    return plan
+
+
 def _default_of(field: Any) -> Any:
     default = field.default
     if isinstance(default, attr.Factory):  # type: ignore[arg-type]
@@ -515,9 +547,15 @@ def _default_of(field: Any) -> Any:
     return default
 
 
+_SCALARS = (str, int, float)
+
+
 def _to_json(value: Any) -> Any:
-    if attr.has(type(value)):
-        return _attrs_to_json(value)
+    if value is None or isinstance(value, _SCALARS):
+        return value
+    plan = _plan_of(type(value))
+    if plan is not None:
+        return _attrs_to_json(value, plan)
     if isinstance(value, Mapping):
         return {str(k): _to_json(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
@@ -525,25 +563,28 @@ def _to_json(value: Any) -> Any:
     return value
 
 
-def _attrs_to_json(obj: Any) -> dict[str, Any]:
-    cls = type(obj)
+def _attrs_to_json(obj: Any, plan: _Plan | None = None) -> dict[str, Any]:
+    if plan is None:
+        plan = _plan_of(type(obj))
+        if plan is None:
+            raise TypeError(f"not a sarif_om object: {type(obj).__name__}")
     out: dict[str, Any] = {}
-    names = set()
-    for field in attr.fields(cls):
-        names.add(field.name)
-        value = getattr(obj, field.name)
-        always = (cls, field.name) in _ALWAYS_WRITTEN
+    for name, json_name, always, has_default, default in plan:
+        value = getattr(obj, name)
         if value is None:
             continue
         if not always:
-            if field.default is not attr.NOTHING and value == _default_of(field):
+            if has_default and value == default:
                 continue
             if isinstance(value, (list, tuple, dict)) and not value:
                 continue
-        out[field.metadata["schema_property_name"]] = _to_json(value)
-    for key, value in vars(obj).items():
-        if key not in names and value is not None:
-            out[key] = _to_json(value)
+        out[json_name] = _to_json(value)
+    extra = vars(obj)
+    if len(extra) != len(plan):
+        names = {entry[0] for entry in plan}
+        for key, value in extra.items():
+            if key not in names and value is not None:
+                out[key] = _to_json(value)
     return out
 
 
