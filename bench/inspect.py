@@ -1,0 +1,204 @@
+"""Image facts from a saved image: our inspector against `trivy image --input` on the same tar.
+
+    .venv/bin/python bench/inspect.py [--runs 5] [--image python-secure] [--image postgres-secure]
+
+What is compared, per catalog image (`docker save` of `<repository>:candidate`, built with
+`harden build` when missing):
+
+* ours: `hardening.inspect.facts.inspect_image_tar` (dpkg packages, Python distributions of
+  every environment, passwd/group, setuid files, binaries with Go build info) plus the package
+  floors of the image's policies evaluated on those facts.  Timed twice: in this process
+  (imports already paid) and as a fresh `python` process per run, which is the fair figure
+  against Trivy because both then pay for process start-up;
+* the peer: `trivy image --input TAR --scanners vuln --list-all-pkgs --format json`, fully
+  offline, with the DB `harden db build advisories` made (copied into a private cache dir, so
+  Trivy's layer cache starts empty and nothing of the shared cache is written).
+
+Why it is fair: the same tar, in the page cache for both after an untimed warm-up of each; both
+list every package of every kind.  The work differs a little and the report says how: Trivy also
+matches the packages against its DB, we also read users, setuid files and binaries.  Trivy
+caches layer analyses in its cache dir, so after the warm-up its runs reuse them; a run with
+`--cache-backend memory` (no reuse) is printed too.  The ratio uses ours in a fresh process
+against Trivy as given above.  Goal: ours/Trivy <= 1.0.  Exits 0 whatever the figures.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `python bench/inspect.py` puts bench/ first on sys.path, where this file would shadow the
+# standard library's `inspect` (imported by dataclasses, pydantic …).
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BIN = REPO_ROOT / ".venv" / "bin"
+PYTHON = BIN / "python"
+HARDEN = BIN / "harden"
+TRIVY = BIN / "trivy"
+DEFAULT_DB_CACHE = Path.home() / ".cache" / "hardening" / "trivy"
+OFFLINE_FLAGS = (
+    "--skip-db-update",
+    "--skip-java-db-update",
+    "--skip-check-update",
+    "--skip-version-check",
+    "--disable-telemetry",
+    "--offline-scan",
+)
+GOAL = 1.0
+TIMEOUT = 900.0
+
+
+def ours(tar: Path, image: str) -> dict[str, int]:
+    """Facts and package floors of one saved image, as `harden run` computes them."""
+    from hardening.catalog import load_catalog
+    from hardening.inspect.facts import inspect_image_tar
+    from hardening.policy.config import load_policies
+    from hardening.policy.interface import CheckContext
+    from hardening.policy.package_floors import PackageFloors
+    from hardening.policy.registry import CheckId
+    from hardening.policy.service import binary_names
+
+    catalog = load_catalog(REPO_ROOT / "hardening.toml")
+    (spec,) = catalog.select([image])
+    policy = load_policies(catalog.root, spec.policies)
+    facts = inspect_image_tar(
+        tar, reference=f"{spec.repository}:candidate", binary_names=binary_names(policy)
+    )
+    config = policy.checks.get(CheckId.PACKAGE_FLOORS)
+    floors = PackageFloors().run(CheckContext(image, config, facts)) if config else []
+    return {
+        "dpkg": len(facts.dpkg_packages),
+        "python": sum(len(env.distributions) for env in facts.python_envs),
+        "users": len(facts.passwd),
+        "floors_below": len(floors),
+    }
+
+
+def trivy_counts(report: bytes) -> dict[str, int]:
+    data = json.loads(report)
+    counts: dict[str, int] = {}
+    for result in data.get("Results") or ():
+        key = str(result.get("Type") or result.get("Class"))
+        counts[key] = counts.get(key, 0) + len(result.get("Packages") or ())
+    return counts
+
+
+def run(argv: list[str]) -> tuple[float, bytes]:
+    started = time.perf_counter()
+    result = subprocess.run(argv, capture_output=True, check=False, timeout=TIMEOUT)
+    elapsed = time.perf_counter() - started
+    if result.returncode != 0:
+        tail = result.stderr.decode("utf-8", "replace")[-3000:]
+        raise SystemExit(f"{' '.join(argv[:3])} … exited with {result.returncode}:\n{tail}")
+    return elapsed, result.stdout
+
+
+def ensure_candidate(image: str, reference: str) -> None:
+    probe = subprocess.run(["docker", "image", "inspect", reference], capture_output=True, check=False)
+    if probe.returncode != 0:
+        print(f"{reference} missing: harden build {image}")
+        subprocess.run([str(HARDEN), "build", image], check=True, cwd=REPO_ROOT, timeout=3600)
+
+
+def median_of(label: str, runs: int, once: Callable[[], float]) -> float:
+    seconds = []
+    for index in range(1, runs + 1):
+        seconds.append(once())
+        print(f"  {label} run {index}: {seconds[-1]:.3f} s")
+    return statistics.median(seconds)
+
+
+def bench_image(image: str, work: Path, cache: Path, runs: int) -> tuple[float, float, float, float]:
+    from hardening.catalog import load_catalog
+
+    (spec,) = load_catalog(REPO_ROOT / "hardening.toml").select([image])
+    reference = f"{spec.repository}:candidate"
+    ensure_candidate(image, reference)
+    tar = work / f"{image}.tar"
+    subprocess.run(["docker", "save", "-o", str(tar), reference], check=True, timeout=TIMEOUT)
+    print(f"{image}: {reference}, {tar.stat().st_size / 1e6:.0f} MB tar")
+
+    child = [str(PYTHON), "-P", str(Path(__file__).resolve()), "--child", str(tar), image]
+    peer = [
+        str(TRIVY), "image", "--input", str(tar), "--scanners", "vuln", "--list-all-pkgs",
+        "--format", "json", "--quiet", *OFFLINE_FLAGS, "--cache-dir", str(cache),
+    ]  # fmt: skip
+    peer_memory = [*peer, "--cache-backend", "memory"]
+
+    # Untimed warm-up: page cache for the tar and both programs, Trivy's layer cache filled.
+    ours(tar, image)
+    _, child_out = run(child)
+    _, peer_out = run(peer)
+    print(f"  ours found {json.loads(child_out)}; Trivy found packages {trivy_counts(peer_out)}")
+
+    def in_process() -> float:
+        started = time.perf_counter()
+        ours(tar, image)
+        return time.perf_counter() - started
+
+    ours_inproc = median_of("ours in-process  ", runs, in_process)
+    ours_fresh = median_of("ours new process ", runs, lambda: run(child)[0])
+    trivy = median_of("trivy            ", runs, lambda: run(peer)[0])
+    trivy_memory = median_of("trivy memory cache", runs, lambda: run(peer_memory)[0])
+    print(
+        f"  medians: ours in-process {ours_inproc:.3f} s, ours new process {ours_fresh:.3f} s, "
+        f"trivy {trivy:.3f} s, trivy without layer cache {trivy_memory:.3f} s"
+    )
+    tar.unlink()
+    return ours_inproc, ours_fresh, trivy, trivy_memory
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--image", action="append", help="catalog image (default: both)")
+    parser.add_argument("--db-cache", type=Path, default=DEFAULT_DB_CACHE, help="holds db/trivy.db")
+    parser.add_argument("--child", nargs=2, metavar=("TAR", "IMAGE"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child:
+        # The fresh-process side: everything from interpreter start to the facts counted.
+        print(json.dumps(ours(Path(args.child[0]), args.child[1])))
+        return 0
+
+    images = args.image or ["python-secure", "postgres-secure"]
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-inspect-") as scratch:
+        work = Path(scratch)
+        cache = work / "trivy-cache"
+        shutil.copytree(args.db_cache / "db", cache / "db")
+        for image in images:
+            figures[image] = bench_image(image, work, cache, args.runs)
+
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    total_inproc = sum(f[0] for f in figures.values())
+    total_ours = sum(f[1] for f in figures.values())
+    total_peer = sum(f[2] for f in figures.values())
+    total_memory = sum(f[3] for f in figures.values())
+    for image, (inproc, fresh, peer, memory) in figures.items():
+        print(
+            f"{image}: ours {fresh:.3f} s (in-process {inproc:.3f} s), trivy {peer:.3f} s "
+            f"(no layer cache {memory:.3f} s), ratio {fresh / peer:.2f}"
+        )
+    print(f"ratio ours in-process/peer = {total_inproc / total_peer:.2f}")
+    print(f"ratio ours/peer without Trivy's layer cache = {total_ours / total_memory:.2f}")
+    print(f"ratio ours/peer = {total_ours / total_peer:.2f} (goal <= {GOAL})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
