@@ -43,7 +43,8 @@ def runs_root(catalog: Catalog) -> Path:
 
 def new_run_dir(catalog: Catalog, *, now: datetime | None = None) -> RunDir:
     moment = now or datetime.now(UTC)
-    run_id = f"{moment.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(2)}"
+    # Microseconds keep run ids in the order the runs started, so "latest" is really the latest.
+    run_id = f"{moment.strftime('%Y%m%dT%H%M%S')}{moment.microsecond:06d}Z-{secrets.token_hex(2)}"
     root = runs_root(catalog)
     path = root / run_id
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Sequence
@@ -9,7 +10,14 @@ from dataclasses import dataclass
 
 from hardening.catalog import Catalog, ImageSpec
 from hardening.engine.client import Engine
-from hardening.errors import BuildError, Location, RegistryError, ReportInputError, UsageError
+from hardening.errors import (
+    BuildError,
+    HardeningError,
+    Location,
+    RegistryError,
+    ReportInputError,
+    UsageError,
+)
 from hardening.pipeline import RunDir, runs_root
 
 _REGISTRY = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$")
@@ -59,10 +67,22 @@ def release(engine: Engine, spec: ImageSpec, image_id: str, registry: str) -> tu
             )
     remote_repo = f"{registry}/{spec.repository}"
     pushed: list[Pushed] = []
-    for tag in spec.tags:
-        engine.tag(image_id, remote_repo, tag)
-        digest = engine.push(remote_repo, tag)
-        pushed.append(Pushed(f"{remote_repo}:{tag}", digest))
+    try:
+        for tag in spec.tags:
+            engine.tag(image_id, remote_repo, tag)
+            digest = engine.push(remote_repo, tag)
+            pushed.append(Pushed(f"{remote_repo}:{tag}", digest))
+    except RegistryError as exc:
+        if pushed:
+            # A registry cannot take several tags atomically; say exactly what did land.
+            done = ", ".join(f"{p.ref}@{p.digest}" for p in pushed)
+            exc.details = f"already pushed before the failure: {done}"
+        raise
+    finally:
+        # The registry-qualified tags are only a vehicle for the push; the engine keeps none.
+        for tag in spec.tags:
+            with contextlib.suppress(HardeningError):
+                engine.remove_image(f"{remote_repo}:{tag}", noprune=True)
     return tuple(pushed)
 
 

@@ -35,7 +35,7 @@ from hardening.report.jsonreport import build_report, write_report
 from hardening.report.markdown import ImageSummary, render_summary
 from hardening.report.sarif import ToolInfo, build_sarif, write_sarif
 from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
-from hardening.scan.service import SBOM_FILE
+from hardening.scan.service import SBOM_FILE, SCAN_FILE, write_scan_record
 
 FINDINGS_FILE = "findings.json"
 SARIF_FILE = "results.sarif"
@@ -130,6 +130,7 @@ def evaluate_image(
     policy_findings = run_checks(policy, image=spec.name, facts=facts, rendered=rendered)
     check = CheckReport(spec.name, policy_findings, policy.fail_level, build.candidate_ref, policy.sources)
     write_json(out_dir / CHECK_RECORD, check.to_json())
+    write_scan_record(out_dir / SCAN_FILE, spec.name, build.candidate_ref, build.image_id, scan, options)
     locator = Locator(rendered, facts)
     scanner_findings = tuple(locate_scanner_finding(locator, f) for f in scan.findings)
     baseline = load_baseline(gate.baseline_dir / f"{spec.name}.json") if gate.baseline_dir else frozenset()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -12,15 +13,19 @@ from hardening.catalog import CATALOG_NAME, Catalog, load_catalog
 
 
 class Context:
-    def __init__(self, catalog_path: Path, verbose: bool) -> None:
+    def __init__(self, catalog_path: Path, verbose: bool, output_dir: Path | None = None) -> None:
         self.catalog_path = catalog_path
         self.verbose = verbose
+        self.output_dir = output_dir
         self._catalog: Catalog | None = None
 
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = load_catalog(self.catalog_path)
+            catalog = load_catalog(self.catalog_path)
+            if self.output_dir is not None:
+                catalog = replace(catalog, output_dir=self.output_dir.expanduser().resolve())
+            self._catalog = catalog
         return self._catalog
 
 
@@ -48,13 +53,19 @@ def progress_printer(prefix: str = "") -> Callable[[str], None]:
     envvar="HARDENING_CATALOG",
     help="The catalog of images.",
 )
+@click.option(
+    "--output-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="HARDENING_OUTPUT_DIR",
+    help="Where runs and history are written and read (default: the catalog's project.output_dir).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Print engine and tool output as it comes.")
 @click.version_option(__version__, prog_name="harden")
 @click.pass_context
-def cli(ctx: click.Context, catalog_path: Path, verbose: bool) -> None:
+def cli(ctx: click.Context, catalog_path: Path, output_dir: Path | None, verbose: bool) -> None:
     """Build hardened container images, prove they are hardened, scan them, gate releases.
 
     Exit codes: 0 passed, 1 gate or check failed, 2 bad input or usage, 3 tool or
     infrastructure failure, 130 interrupted.
     """
-    ctx.obj = Context(catalog_path, verbose)
+    ctx.obj = Context(catalog_path, verbose, output_dir)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -34,11 +33,6 @@ DEFAULT_CACHE_DIR = Path("~/.cache/hardening/trivy")
     "--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True, help="Scan timeout, s."
 )
 @click.option("--record-history", is_flag=True, help="Append each image's counts to scans/history/.")
-@click.option(
-    "--output-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="Write runs (and history) here instead of the catalog's project.output_dir.",
-)
 @pass_ctx
 def run(
     ctx: Context,
@@ -47,7 +41,6 @@ def run(
     cache_dir: Path,
     timeout: float,
     record_history: bool,
-    output_dir: Path | None,
 ) -> None:
     """Render check, build, check, scan, report, gate and promote the catalog's images.
 
@@ -63,8 +56,6 @@ def run(
     from hardening.scan.interface import ScannerKind, ScanOptions
 
     catalog = ctx.catalog
-    if output_dir is not None:
-        catalog = replace(catalog, output_dir=output_dir.expanduser().resolve())
     specs = catalog.select(images)
     if catalog.gate is None:
         raise ConfigError(
@@ -98,8 +89,9 @@ def run(
         decision = image.decision
         verdict = "PASS" if decision.passed else "FAIL"
         promoted = f" → {', '.join(image.promotion.refs)}" if image.promotion else " (release tags untouched)"
+        cached = " (scan cached)" if image.scan.cached else ""
         echo(
-            f"{image.spec.name}: {verdict}: {len(image.scan.findings)} vulnerabilities, "
+            f"{image.spec.name}: {verdict}: {len(image.scan.findings)} vulnerabilities{cached}, "
             f"{len(image.check.findings)} policy findings, {decision.suppressed} suppressed, "
             f"{decision.baselined} baselined{promoted}"
         )

@@ -128,6 +128,21 @@ def _scan_one(
         if result is None:
             _save(engine, ref, target.tar_path)
             result = scanner.scan(target, options)
+    write_scan_record(scan_file, image, ref, image_id, result, options, extra=extra)
+    return result
+
+
+def write_scan_record(
+    path: Path,
+    image: str,
+    ref: str,
+    image_id: str,
+    result: ScanResult,
+    options: ScanOptions,
+    *,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """``scan.json``: written only after a successful scan, atomically."""
     document = {
         "schema_version": SCAN_SCHEMA_VERSION,
         "image": image,
@@ -142,11 +157,10 @@ def _scan_one(
         "cached": result.cached,
         "packages": result.packages,
         "sbom": SBOM_FILE if result.sbom_path else None,
-        **extra,
+        **(extra or {}),
         "findings": [finding.to_json() for finding in result.findings],
     }
-    write_text_atomic(scan_file, json.dumps(document, indent=2, sort_keys=True) + "\n")
-    return result
+    write_text_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
 def _save(engine: Engine, ref: str, tar_path: Path) -> None:

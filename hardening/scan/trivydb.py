@@ -600,7 +600,9 @@ def _cvss(severities: Sequence[OsvSeverity], path: Path, where: str) -> Cvss | N
         try:
             found = Cvss(vector, cvss3_base_score(vector))
         except ValueError as error:
-            raise AdvisoryError(str(error), location=Location(path, None, f"{where}[{index}].score")) from error
+            raise AdvisoryError(
+                str(error), location=Location(path, None, f"{where}[{index}].score")
+            ) from error
     return found
 
 

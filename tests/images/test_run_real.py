@@ -90,7 +90,7 @@ def _scan_cache(cache_dir: Path) -> dict[str, tuple[int, int, int]]:
 def _harden_run(output_dir: Path, cache_dir: Path) -> RunRecord:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HARDENING_", "GITHUB_"))}
     harden = [sys.executable, "-m", "hardening", "--catalog", str(REPO_ROOT / "hardening.toml")]
-    argv = [*harden, "run", "--cache-dir", str(cache_dir), "--output-dir", str(output_dir)]
+    argv = [*harden, "--output-dir", str(output_dir), "run", "--cache-dir", str(cache_dir)]
     head = _head()
     process = subprocess.run(
         argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT
