@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hardening.errors import Location, PolicyError
 from hardening.findings import Finding, Origin, Severity
-from hardening.sourcemap import SourceMap, yaml_source_map
+from hardening.sourcemap import SourceMap, yaml_source_map, yaml_value_error_line
 from hardening.validation import validate
 
 SeverityName = str
@@ -147,6 +147,10 @@ def _load_yaml(path: Path, error: type[PolicyError] = PolicyError) -> tuple[Any,
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise error(f"not valid YAML: {exc}", location=Location(path, line)) from None
+    except ValueError as exc:
+        # A value YAML reads as a timestamp but no calendar has (2027-13-45): not a crash.
+        line = yaml_value_error_line(text)
+        raise error(f"not a valid value: {exc}", location=Location(path, line)) from None
     return data, smap
 
 

@@ -109,3 +109,30 @@ def yaml_source_map(text: str) -> SourceMap:
 
     walk(root, ())
     return smap
+
+
+def yaml_value_error_line(text: str) -> int | None:
+    """The line of the first scalar PyYAML parses but cannot construct (``2027-13-45``).
+
+    Such a value makes ``yaml.safe_load`` raise a bare ValueError with no position, because the
+    parser accepted it as a timestamp; composing and constructing scalar by scalar finds it.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    constructor = yaml.SafeLoader("")
+    stack: list[yaml.Node] = [root] if root is not None else []
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                constructor.construct_object(node)
+            except ValueError:
+                return int(node.start_mark.line) + 1
+        elif isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                stack.extend((key_node, value_node))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return None

@@ -20,7 +20,7 @@ from hardening.findings import Severity
 from hardening.inspect.pydist import normalise_name
 from hardening.policy.interface import CheckConfig, Floor
 from hardening.policy.registry import CheckId
-from hardening.sourcemap import yaml_source_map
+from hardening.sourcemap import yaml_source_map, yaml_value_error_line
 from hardening.validation import validate
 
 SeverityName = Literal["low", "medium", "high", "critical"]
@@ -158,6 +158,11 @@ def parse_policy(text: str, shown: str) -> PolicyModel:
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, shown) from None
+    except ValueError as exc:
+        # A value YAML reads as a timestamp but no calendar has (2027-13-45): not a crash.
+        raise PolicyError(
+            f"not a valid value: {exc}", location=Location(shown, yaml_value_error_line(text))
+        ) from None
     if root is not None:
         _duplicate_keys(root, shown)
     if not isinstance(data, dict):

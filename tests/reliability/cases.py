@@ -272,7 +272,7 @@ TEMPLATE_CASES: tuple[Case, ...] = (
 )
 
 POLICY_CASES: tuple[Case, ...] = (
-    _edit("policy", "malformed-yaml", POLICY_FILE, "fail_level: high", "fail_level: [high", "policy.yaml:2", "YAML"),
+    _edit("policy", "malformed-yaml", POLICY_FILE, "fail_level: high", "fail_level: [high", "policy.yaml:3", "YAML"),
     _edit("policy", "unknown-check", POLICY_FILE, "  non_root: {severity: high}", "  non_root: {severity: high}\n  frobnicate: {severity: high}", "policy.yaml:5", "frobnicate"),
     _edit("policy", "unknown-key", POLICY_FILE, "fail_level: high", "fail_level: high\nfail_fast: true", "policy.yaml:3", "fail_fast"),
     _edit("policy", "bad-severity", POLICY_FILE, "non_root: {severity: high}", "non_root: {severity: urgent}", "policy.yaml:4", "severity"),
@@ -282,6 +282,7 @@ POLICY_CASES: tuple[Case, ...] = (
     _edit("policy", "floor-not-pep440", POLICY_FILE, "  non_root: {severity: high}", "  non_root: {severity: high}\n  package_floors:\n    floors:\n      - {package: pip, minimum: banana}", "policy.yaml:7", "minimum", "banana"),
     _edit("policy", "not-a-mapping", POLICY_FILE, "version: 1\n", "- version: 1\n", "policy.yaml"),
     _edit("policy", "empty-file", POLICY_FILE, "", "", "policy.yaml"),
+    _edit("policy", "impossible-date", POLICY_FILE, "fail_level: high", "fail_level: high\ndescription: 2027-13-45", "policy.yaml:3", "month"),
 )
 
 _SUPPRESSIONS = """\
@@ -295,7 +296,7 @@ suppressions:
 SUPPRESSION_CASES: tuple[Case, ...] = (
     _edit("suppressions", "missing-reason", SUPPRESSIONS_FILE, "    reason: the vulnerable code path is not in this image\n", "", "suppressions.yaml:3", "reason"),
     _edit("suppressions", "short-reason", SUPPRESSIONS_FILE, "the vulnerable code path is not in this image", "ok", "suppressions.yaml:4", "reason"),
-    _edit("suppressions", "impossible-date", SUPPRESSIONS_FILE, "2027-01-31", "2027-13-45", "suppressions.yaml:5", "expires"),
+    _edit("suppressions", "impossible-date", SUPPRESSIONS_FILE, "2027-01-31", "2027-13-45", "suppressions.yaml:5", "month"),
     _edit("suppressions", "unknown-key", SUPPRESSIONS_FILE, "    expires: 2027-01-31", "    expires: 2027-01-31\n    owner: nobody", "suppressions.yaml:6", "owner"),
     _edit("suppressions", "empty-id", SUPPRESSIONS_FILE, "id: CVE-2024-0001", 'id: ""', "suppressions.yaml:3", "id"),
     _edit("suppressions", "file-missing", GATE_FILE, "suppressions.yaml", "nowhere.yaml", "gate.yaml:6", "suppressions[0]", "nowhere.yaml"),
@@ -303,7 +304,7 @@ SUPPRESSION_CASES: tuple[Case, ...] = (
 
 GATE_CASES: tuple[Case, ...] = (
     _edit("gate", "unknown-severity", GATE_FILE, "fail_on: high", "fail_on: apocalyptic", "gate.yaml:2", "fail_on"),
-    _edit("gate", "negative-ceiling", GATE_FILE, "critical: 0", "critical: -1", "gate.yaml:4", "max"),
+    _edit("gate", "negative-ceiling", GATE_FILE, "critical: 0", "critical: -1", "gate.yaml:3", "max.critical", "negative"),
     _edit("gate", "unknown-key", GATE_FILE, "fail_on: high", "fail_on: high\nfail_open: true", "gate.yaml:3", "fail_open"),
     _edit("gate", "future-version", GATE_FILE, "version: 1", "version: 2", "gate.yaml:1", "version"),
     _edit("gate", "malformed-yaml", GATE_FILE, "max:", "max: {", "gate.yaml"),

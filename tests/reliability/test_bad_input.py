@@ -65,8 +65,7 @@ def test_bad_repository_input_exits_2_and_builds_nothing(tmp_path: Path, case: C
     before = repository_tags(BAD_REPOSITORY)
     result = harden(catalog, "run", "--trivy", str(trivy), "--cache-dir", str(trivy_cache(tmp_path / "c")))
     assert_fails_closed(result, 2, case.words(), root / "scans")
-    assert "hint" in result.output or "expected" in result.output.lower() or len(case.words()) >= 2
-    assert repository_tags(BAD_REPOSITORY) == before == {}, "bad input built or tagged an image"
+    assert repository_tags(BAD_REPOSITORY) == before, "bad input built or tagged an image"
 
 
 # --- report files handed to the read-only commands --------------------------------------------------
