@@ -224,6 +224,10 @@ def run_pipeline(
     rendered = {spec.name: render_checked(catalog, spec) for spec in selected}
     for spec in selected:
         load_policies(catalog.root, spec.policies)
+        if gate.baseline_dir:
+            # A broken baseline is bad input too; found after the build it would leave a
+            # freshly built candidate behind.
+            load_baseline(gate.baseline_dir / f"{spec.name}.json")
     scanner.prepare(options)
     builds = build_images(catalog, selected, engine, run, sink=sink)
     outcomes: list[ImageOutcome] = []

@@ -310,6 +310,7 @@ GATE_CASES: tuple[Case, ...] = (
     _edit("gate", "malformed-yaml", GATE_FILE, "max:", "max: {", "gate.yaml"),
     _edit("gate", "ceiling-not-a-number", GATE_FILE, "critical: 0", "critical: none", "gate.yaml:4", "critical"),
     _edit("gate", "baseline-not-json", "scans/baselines/demo.json", "", "{not json", "demo.json", "baseline"),
+    _edit("gate", "baseline-wrong-shape", "scans/baselines/demo.json", "", '{"accepted": [["a"]]}', "demo.json", "accepted"),
 )
 
 # --- bad report files through the read-only commands --------------------------------------------
