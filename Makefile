@@ -54,5 +54,14 @@ unit: setup
 lock:
 	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras -o requirements/dev.lock requirements/dev.in
 
+# Speed and size figures against peers; reports only, never fails on a missed goal.
+bench: base db
+	$(BIN)/python bench/inspect.py
+	$(BIN)/python bench/sarif.py
+	$(BIN)/python bench/run_warm.py
+	$(BIN)/python bench/image_size_python.py
+	$(BIN)/python bench/image_size_postgres.py
+	$(BIN)/python bench/postgres_start.py
+
 clean-state:
 	rm -rf scans/runs
