@@ -53,38 +53,28 @@ def diff(old: Path, new: Path, json_out: Path | None, md_out: Path | None) -> No
 @click.option("--category", help="runAutomationDetails.id (default: hardening/<image>/).")
 def sarif(report: Path, output: Path, dockerfile: str, category: str | None) -> None:
     """Convert any Trivy JSON report into SARIF that GitHub code scanning accepts."""
-    import json
-    from dataclasses import replace
-
     from hardening.errors import Location, ReportInputError, ScannerError
     from hardening.findings import Origin, SourceLocation
     from hardening.report.sarif import ToolInfo, build_sarif, write_sarif
     from hardening.scan.trivy import parse_report
 
-    raw = report.read_bytes()
     try:
-        doc_in = json.loads(raw)
-    except ValueError:
-        # parse_report below says what is wrong (empty, truncated, not JSON); the bare decoder
-        # message ("Expecting value") does not.
-        doc_in = None
-    artifact = doc_in.get("ArtifactName") if isinstance(doc_in, dict) else None
-    try:
-        parsed = parse_report(raw, image=str(artifact or report.stem), artifact_name=None, image_id=None)
-    except (ValueError, ScannerError) as exc:
+        parsed = parse_report(report.read_bytes(), image=None, artifact_name=None, image_id=None)
+    except ScannerError as exc:
         # A report handed to us is input, not a scan we ran: its faults are bad input (exit 2).
         raise ReportInputError(
-            f"not a Trivy JSON report: {exc}",
+            f"not a Trivy JSON report: {exc.message}",
             location=Location(report),
-            hint="pass the file `trivy image --format json` wrote, complete and unedited",
+            hint="pass the JSON of `trivy image --format json` (or fs/rootfs), unmodified",
         ) from None
-    location = SourceLocation(dockerfile, 1)
-    findings = [f if f.location else replace(f, location=location) for f in parsed.findings]
+    image = parsed.artifact or report.stem
+    findings = parsed.findings
+    # Findings without a location point at --dockerfile through the fallback location.
     doc = build_sarif(
-        str(artifact or report.stem),
+        image,
         findings,
         tools={Origin.SCANNER: ToolInfo("Trivy", parsed.trivy_version or "unknown", "https://trivy.dev")},
-        fallback_location=location,
+        fallback_location=SourceLocation(dockerfile, 1),
         category=category,
     )
     write_sarif(output, doc)

@@ -133,7 +133,7 @@ def build_sarif(
     while True:
         runs = [_build_run(o, tools[o], by_origin[o], automation_id, context, budget) for o in origins]
         doc = _sarif_log_json(runs)
-        if budget <= 1 or limits.gzip_size(doc) <= limits.MAX_GZIP_BYTES:
+        if budget <= 1 or limits.gzip_size(doc, limit=limits.MAX_GZIP_BYTES) <= limits.MAX_GZIP_BYTES:
             return doc
         # rare: only huge help texts on thousands of rules get here; halving converges quickly
         budget //= 2
@@ -595,7 +595,16 @@ def _sarif_log_json(runs: Sequence[Any]) -> dict[str, Any]:
     return {"$schema": body.pop("$schema"), "version": body.pop("version"), **body}
 
 
+# Above this many results the file is for machines (GitHub), and Python's indenting encoder,
+# which is pure Python, would take longer than building the log.
+_INDENTED_RESULTS = 1000
+
+
 def dumps(sarif: Mapping[str, Any]) -> str:
+    runs = sarif.get("runs") or []
+    results = sum(len(run.get("results") or []) for run in runs if isinstance(run, Mapping))
+    if results > _INDENTED_RESULTS:
+        return json.dumps(sarif, ensure_ascii=False, separators=(",", ":")) + "\n"
     return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"
 
 

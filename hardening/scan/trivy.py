@@ -403,12 +403,13 @@ class ParsedReport:
     packages: int
     trivy_version: str | None
     os: str | None
+    artifact: str = ""
 
 
 def parse_report(
     raw: bytes,
     *,
-    image: str,
+    image: str | None,
     artifact_name: str | None,
     image_id: str | None,
     scanners: Sequence[str] = ("vuln",),
@@ -416,9 +417,10 @@ def parse_report(
     """Check that ``raw`` is a Trivy report about our artifact, and turn it into findings.
 
     ``artifact_name`` is the path Trivy was given (None when re-reading a cached report, which
-    was checked when it was made); ``image_id`` must match the report's ImageID.
+    was checked when it was made); ``image_id`` must match the report's ImageID. With ``image``
+    None, findings are named after the report's own ArtifactName (a report handed to us).
     """
-    what = f"Trivy's report for {image}"
+    what = f"Trivy's report for {image}" if image else "the Trivy report"
     rerun = "run the scan again; if it persists, run trivy by hand with the same flags"
     if not raw.strip():
         raise ScannerError(f"{what} is empty: Trivy exited without writing a report", hint=rerun)
@@ -478,6 +480,7 @@ def parse_report(
             f"{what} lists no operating system and no package: the scan saw nothing to check",
             hint="check that the image is a Linux image Trivy supports and that --list-all-pkgs was passed",
         )
+    image = image or report.ArtifactName
     findings: list[Finding] = []
     for index, result in enumerate(report.Results):
         where = f"{what}, Results[{index}] ({result.Target})"
@@ -491,6 +494,7 @@ def parse_report(
         packages=packages,
         trivy_version=report.Trivy.Version if report.Trivy else None,
         os=os_name,
+        artifact=report.ArtifactName,
     )
 
 
