@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardening import __version__
 from hardening.aptsources import debian_mirror, read_sources, security_mirror
-from hardening.engine.client import Engine
-from hardening.engine.provision import apt_install
 from hardening.errors import BaseImageError, ConfigError
+
+if TYPE_CHECKING:  # the docker SDK is slow to import and only needed to talk to the engine
+    from hardening.engine.client import Engine
 
 LABEL_PREFIX = "org.hardening.base"
 DEBOOTSTRAP_TIMEOUT = 1200.0
@@ -219,6 +221,8 @@ def ensure_base(
             hint="run `harden base` as root",
         )
     if shutil.which("debootstrap") is None:
+        from hardening.engine.provision import apt_install
+
         apt_install(["debootstrap"])
     workdir = Path(tempfile.mkdtemp(prefix="hardening-base-", dir="/var/tmp"))  # nosec B108
     try:

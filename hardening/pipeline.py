@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardening import __version__
 from hardening.atomic import write_text_atomic
@@ -21,9 +22,11 @@ from hardening.base import ensure_base
 from hardening.build.docker import DockerBuilder
 from hardening.build.interface import BuildResult
 from hardening.catalog import Catalog, ImageSpec
-from hardening.engine.client import Engine
 from hardening.errors import BuildError, DockerfileError, HardeningError, OutputError, RenderError
 from hardening.render import RenderedDockerfile, check_drift, render
+
+if TYPE_CHECKING:  # the docker SDK is slow to import and only needed to talk to the engine
+    from hardening.engine.client import Engine
 
 LineSink = Callable[[str], None]
 

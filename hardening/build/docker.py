@@ -5,12 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardening.build.interface import Builder, BuildResult
 from hardening.catalog import ImageSpec
-from hardening.engine.client import Engine
 from hardening.errors import BuildError
 from hardening.render import RenderedDockerfile
+
+if TYPE_CHECKING:  # the docker SDK is slow to import; callers hand us a connected engine
+    from hardening.engine.client import Engine
 
 CANDIDATE_TAG = "candidate"
 

@@ -8,11 +8,11 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardening.atomic import write_text_atomic
 from hardening.catalog import Catalog, ImageSpec
 from hardening.dockerfile import parse_dockerfile
-from hardening.engine.client import Engine
 from hardening.errors import Location, PolicyError, UsageError
 from hardening.findings import Finding, Severity
 from hardening.inspect.facts import DEFAULT_BINARY_NAMES, ImageFacts, inspect_image_tar
@@ -22,6 +22,9 @@ from hardening.policy.config import Policy, load_policies
 from hardening.policy.interface import CheckContext
 from hardening.policy.registry import CheckId
 from hardening.render import RenderedDockerfile
+
+if TYPE_CHECKING:  # the docker SDK is slow to import and only needed to talk to the engine
+    from hardening.engine.client import Engine
 
 CHECK_RECORD = "check.json"
 
@@ -139,9 +142,7 @@ def check_images(
     return reports
 
 
-def check_ref(
-    ref: str, engine: Engine, policies: Sequence[Path], out_dir: Path | None = None
-) -> CheckReport:
+def check_ref(ref: str, engine: Engine, policies: Sequence[Path], out_dir: Path | None = None) -> CheckReport:
     """Check any local image by reference: image checks only, no Dockerfile to point into."""
     policy = _policy(policies)
     facts = inspect_ref(engine, ref, names=binary_names(policy))
