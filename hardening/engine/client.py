@@ -18,6 +18,7 @@ from typing import IO, Any
 import docker
 import docker.errors
 import requests.exceptions
+import urllib3.exceptions
 
 from hardening.errors import BuildError, DockerfileError, EngineError, RegistryError
 
@@ -164,7 +165,12 @@ class Engine:
         except docker.errors.APIError as exc:
             explanation = str(exc.explanation or exc)
             raise _build_failure(explanation, log, malformed=exc.status_code == 400) from exc
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        # A streamed answer cut off mid-way (the engine died) surfaces from urllib3 unwrapped.
+        except (
+            docker.errors.DockerException,
+            requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError,
+        ) as exc:
             raise EngineError(
                 f"the engine failed during the build of {tag}",
                 hint=ENGINE_HINT,
@@ -196,7 +202,11 @@ class Engine:
         try:
             for chunk in self._client.api.get_image(ref, chunk_size=chunk_size):
                 out.write(chunk)
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        except (
+            docker.errors.DockerException,
+            requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError,  # the stream cut off mid-way
+        ) as exc:
             raise _api_error(f"cannot save image {ref}", exc) from exc
 
     def push(self, repository: str, tag: str) -> str:
@@ -212,7 +222,11 @@ class Engine:
                 aux = chunk.get("aux")
                 if isinstance(aux, dict) and "Digest" in aux:
                     digest = str(aux["Digest"])
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        except (
+            docker.errors.DockerException,
+            requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError,  # the stream cut off mid-way
+        ) as exc:
             raise RegistryError(
                 f"push of {repository}:{tag} failed: {exc}",
                 hint="check that the registry runs and accepts pushes",
