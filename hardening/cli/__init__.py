@@ -5,7 +5,10 @@ Subcommands live one module each and are registered here, explicitly.
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from types import FrameType
 
 import click
 
@@ -39,6 +42,12 @@ __all__ = ["COMMANDS", "cli", "main"]
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place where errors become messages and exit codes."""
+    # CI runners and `timeout` stop jobs with SIGTERM. Python's default would end the process on
+    # the spot (exit -15): no cleanup, no message, a half-done build or scan left running. Treated
+    # as Ctrl-C instead, it unwinds like an interrupt: Trivy's process group is killed, the build
+    # stream is closed (so the engine cancels it) and we exit 130.
+    if threading.current_thread() is threading.main_thread():  # signal() works only there
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         cli.main(args=argv, prog_name="harden", standalone_mode=False)
     except HardeningError as exc:
@@ -56,3 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     sys.exit(ExitCode.OK)
+
+
+def _terminated(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
