@@ -138,7 +138,7 @@ class GateDecision:
 def _load_yaml(path: Path, error: type[PolicyError] = PolicyError) -> tuple[Any, SourceMap]:
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:  # not UTF-8 is bad input, not a crash
         raise error(f"cannot read: {exc}", location=Location(path)) from None
     try:
         data = yaml.safe_load(text)
@@ -220,7 +220,7 @@ def load_baseline(path: Path) -> frozenset[tuple[str, ...]]:
         return frozenset()
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PolicyError(f"baseline is not valid JSON: {exc}", location=Location(path)) from None
     accepted = doc.get("accepted") if isinstance(doc, dict) else None
     if not isinstance(accepted, list) or not all(

@@ -132,7 +132,7 @@ CLASSES: tuple[FaultClass, ...] = (
     FaultClass(
         "parser-property",
         "hypothesis: random catalogs, policies, suppressions, Trivy reports, OSV records, JSON "
-        "reports, history lines, Dockerfiles, SARIF inputs",
+        "reports, history lines, Dockerfiles (the SARIF writer's property lives in tests/unit/test_sarif.py)",
         "only the parser's own error type (exit 2 family), never a crash; SARIF stays valid",
     ),
     FaultClass(
@@ -299,6 +299,7 @@ SUPPRESSION_CASES: tuple[Case, ...] = (
     _edit("suppressions", "impossible-date", SUPPRESSIONS_FILE, "2027-01-31", "2027-13-45", "suppressions.yaml:5", "month"),
     _edit("suppressions", "unknown-key", SUPPRESSIONS_FILE, "    expires: 2027-01-31", "    expires: 2027-01-31\n    owner: nobody", "suppressions.yaml:6", "owner"),
     _edit("suppressions", "empty-id", SUPPRESSIONS_FILE, "id: CVE-2024-0001", 'id: ""', "suppressions.yaml:3", "id"),
+    _edit("suppressions", "not-utf8", SUPPRESSIONS_FILE, "version: 1", "version: 1 # \udcff", "suppressions.yaml", "utf-8"),
     _edit("suppressions", "file-missing", GATE_FILE, "suppressions.yaml", "nowhere.yaml", "gate.yaml:6", "suppressions[0]", "nowhere.yaml"),
 )
 
@@ -310,6 +311,8 @@ GATE_CASES: tuple[Case, ...] = (
     _edit("gate", "malformed-yaml", GATE_FILE, "max:", "max: {", "gate.yaml"),
     _edit("gate", "ceiling-not-a-number", GATE_FILE, "critical: 0", "critical: none", "gate.yaml:4", "critical"),
     _edit("gate", "baseline-not-json", "scans/baselines/demo.json", "", "{not json", "demo.json", "baseline"),
+    _edit("gate", "not-utf8", GATE_FILE, "fail_on: high", "fail_on: h\udcffigh", "gate.yaml", "utf-8"),
+    _edit("gate", "baseline-not-utf8", "scans/baselines/demo.json", "", '{"accepted": "\udcff"}', "demo.json", "baseline"),
     _edit("gate", "baseline-wrong-shape", "scans/baselines/demo.json", "", '{"accepted": [["a"]]}', "demo.json", "accepted"),
 )
 
@@ -408,7 +411,7 @@ IMAGE_TAR_CASES: tuple[Case, ...] = tuple(
 PARSER_PROPERTIES: tuple[Case, ...] = tuple(
     Case("parser-property", name) for name in (
         "catalog-toml", "policy-yaml", "suppressions-yaml", "gate-yaml", "trivy-json", "osv-record",
-        "json-report", "history-line", "dockerfile", "sarif-writer",
+        "json-report", "history-line", "dockerfile",
     )
 )
 
