@@ -312,7 +312,7 @@ class Locator:
         BuildKit records none for ARG. Engine-added LABEL entries (build labels) may trail.
         Anything that does not match is ambiguity, and ambiguity gives no answer.
         """
-        assert self.facts is not None  # noqa: S101 - only called with facts
+        assert self.facts is not None  # noqa: S101 # nosec B101 - narrows a type; only called with facts
         history = self.facts.config.history
         if not history:
             return None

@@ -55,7 +55,7 @@ def validate(
             where = Location(path, line, dotted(loc))
             first = first or where
             lines.append(f"{where}: {_describe(problem)}")
-        assert first is not None  # noqa: S101 - pydantic never raises without an error
+        assert first is not None  # noqa: S101 # nosec B101 - narrows a type; pydantic never raises without an error
         summary = _describe(problems[0])
         raise error(
             summary if len(problems) == 1 else f"{summary} (and {len(problems) - 1} more)",

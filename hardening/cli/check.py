@@ -14,7 +14,7 @@ from hardening.errors import ExitCode, UsageError
 def _print_report(report: object) -> None:
     from hardening.policy.service import CheckReport
 
-    assert isinstance(report, CheckReport)  # noqa: S101 - typed boundary for a lazy import
+    assert isinstance(report, CheckReport)  # noqa: S101 # nosec B101 - narrows a type; typed boundary for a lazy import
     counts = ", ".join(f"{count} {label}" for label, count in report.counts().items() if count)
     verdict = "FAIL" if report.failed else "pass"
     echo(f"{report.image}: {verdict} ({counts or 'no findings'}; fails at {report.fail_level.label})")

@@ -216,7 +216,7 @@ def merge(models: Sequence[tuple[str, PolicyModel]]) -> Policy:
             allow.setdefault(check, set()).update(getattr(section, "allow", ()))
             modules.setdefault(check, set()).update(getattr(section, "go_modules", ()))
             for floor in getattr(section, "floors", ()):
-                assert isinstance(floor, FloorModel)  # noqa: S101 - only PackageFloorsModel has floors
+                assert isinstance(floor, FloorModel)  # noqa: S101 # nosec B101 - narrowing: only floors have floors
                 floors.setdefault(check, {})[normalise_name(floor.package)] = Floor(
                     package=floor.package,
                     minimum=floor.minimum,

@@ -38,7 +38,7 @@ class ForbiddenBinaries(Check):
             file_name = posixpath.basename(binary.path)
             module = go_module_match(binary, ctx.config.go_modules)
             if module is not None:
-                assert binary.go is not None  # noqa: S101 - go_module_match needs build info
+                assert binary.go is not None  # noqa: S101 # nosec B101 - narrowing: matched on build info
                 how = f"a Go binary built from {binary.go.main_package} ({binary.go.go_version})"
                 program = binary.program
             elif binary.program in names:
