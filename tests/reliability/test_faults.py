@@ -94,8 +94,17 @@ def test_no_engine_exits_3(tmp_path: Path, tags: dict[str, str], passed: Path, c
     args = {
         "run": ["run", "--trivy", str(trivy), "--cache-dir", cache],
         "build": ["build"],
-        "scan": ["scan", "--image", RELEASE_REF, "--out", str(tmp_path / "out"), "--trivy", str(trivy),
-                 "--cache-dir", cache],
+        "scan": [
+            "scan",
+            "--image",
+            RELEASE_REF,
+            "--out",
+            str(tmp_path / "out"),
+            "--trivy",
+            str(trivy),
+            "--cache-dir",
+            cache,
+        ],
         "check": ["check", "--image", RELEASE_REF],
         "release": ["release", "--registry", "127.0.0.1:9"],
     }[case.text("command")]
@@ -180,13 +189,21 @@ def test_engine_dying_mid_build_exits_3(tmp_path: Path, tags: dict[str, str]) ->
     proxy = CuttingProxy(tmp_path / "engine.sock")
     try:
         result = harden(
-            catalog, "run", "--trivy", str(trivy), "--cache-dir", str(trivy_cache(tmp_path / "c")),
-            env={"DOCKER_HOST": f"unix://{proxy.path}"}, timeout=120,
+            catalog,
+            "run",
+            "--trivy",
+            str(trivy),
+            "--cache-dir",
+            str(trivy_cache(tmp_path / "c")),
+            env={"DOCKER_HOST": f"unix://{proxy.path}"},
+            timeout=120,
         )
     finally:
         proxy.close()
     assert proxy.cut.is_set(), "the proxy never saw the build start"
-    assert_fails_closed(result, 3, ("engine failed during the build", "harden engine up"), catalog.parent / "scans")
+    assert_fails_closed(
+        result, 3, ("engine failed during the build", "harden engine up"), catalog.parent / "scans"
+    )
     time.sleep(1)  # the engine notices the hang-up and cancels the build
     _unmoved(tags)
 
@@ -224,7 +241,9 @@ def fault_image(passed: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.mark.parametrize("case", params(cases.TRIVY_FAULT))
 def test_trivy_fault(tmp_path: Path, tags: dict[str, str], fault_image: str, case: Case) -> None:
     behaviour = case.text("behaviour")
-    trivy = tmp_path / "nowhere" / "trivy" if behaviour == "missing" else stand_in(tmp_path / "bin", behaviour)
+    trivy = (
+        tmp_path / "nowhere" / "trivy" if behaviour == "missing" else stand_in(tmp_path / "bin", behaviour)
+    )
     cache = trivy_cache(
         tmp_path / "cache",
         present=behaviour != "db-missing",
@@ -239,7 +258,9 @@ def test_trivy_fault(tmp_path: Path, tags: dict[str, str], fault_image: str, cas
         result = harden(catalog, "scan", "--image", CANDIDATE_REF, "--out", str(out), *common)
     assert_fails_closed(result, 3, case.words(), catalog.parent / "scans")
     assert not (out / "scan.json").exists() and not (out / "sbom.cdx.json").exists()
-    assert not list((cache / "hardening-results").glob("*")) if (cache / "hardening-results").exists() else True
+    assert (
+        not list((cache / "hardening-results").glob("*")) if (cache / "hardening-results").exists() else True
+    )
     _unmoved(tags, candidate_may_be=fault_image)
 
 
@@ -263,10 +284,10 @@ def _big_trivy_report(path: Path, count: int = 600) -> Path:
         f'"FixedVersion": "1.1", "Severity": "LOW", "Title": "{"x" * 100}"}}'
         for i in range(count)
     )
-    path.write_text(
-        '{"SchemaVersion": 2, "ArtifactName": "demo.tar", "Metadata": {"OS": {"Family": "debian", "Name": "12"}},'
-        f' "Results": [{{"Target": "demo", "Class": "os-pkgs", "Packages": [{{"Name": "bash"}}], "Vulnerabilities": [{vulns}]}}]}}'
-    )
+    os_info = '"Metadata": {"OS": {"Family": "debian", "Name": "12"}}'
+    head = f'{{"SchemaVersion": 2, "ArtifactName": "demo.tar", {os_info}'
+    result = '{"Target": "demo", "Class": "os-pkgs", "Packages": [{"Name": "bash"}], "Vulnerabilities": ['
+    path.write_text(f'{head}, "Results": [{result}{vulns}]}}]}}')
     return path
 
 
@@ -284,24 +305,51 @@ def test_disk_full(tmp_path: Path, tags: dict[str, str], fault_image: str, case:
             (catalog.parent / "scans").symlink_to(full)
             result = harden(catalog, "run", "--trivy", str(trivy), "--cache-dir", cache)
         elif command == "scan":
-            result = harden(catalog, "scan", "--image", CANDIDATE_REF, "--out", str(full / "scan"),
-                            "--trivy", str(trivy), "--cache-dir", cache)
+            result = harden(
+                catalog,
+                "scan",
+                "--image",
+                CANDIDATE_REF,
+                "--out",
+                str(full / "scan"),
+                "--trivy",
+                str(trivy),
+                "--cache-dir",
+                cache,
+            )
         elif command == "sarif":
             report = _big_trivy_report(tmp_path / "report.json")
-            result = harden(None, "sarif", "--from-trivy", str(report), "-o", str(full / "out.sarif"), cwd=tmp_path)
+            result = harden(
+                None, "sarif", "--from-trivy", str(report), "-o", str(full / "out.sarif"), cwd=tmp_path
+            )
         elif command == "diff":
             from hardening.report.jsonreport import build_report, write_report
             from hardening.scan.trivy import parse_report
 
-            parsed = parse_report(_big_trivy_report(tmp_path / "r.json").read_bytes(), image="demo",
-                                  artifact_name=None, image_id=None)
-            write_report(tmp_path / "new" / "demo" / "findings.json", build_report("demo", list(parsed.findings)))
+            parsed = parse_report(
+                _big_trivy_report(tmp_path / "r.json").read_bytes(),
+                image="demo",
+                artifact_name=None,
+                image_id=None,
+            )
+            write_report(
+                tmp_path / "new" / "demo" / "findings.json", build_report("demo", list(parsed.findings))
+            )
             write_report(tmp_path / "old" / "demo" / "findings.json", build_report("demo", []))
-            result = harden(None, "diff", str(tmp_path / "old"), str(tmp_path / "new"),
-                            "--json", str(full / "diff.json"), cwd=tmp_path)
+            result = harden(
+                None,
+                "diff",
+                str(tmp_path / "old"),
+                str(tmp_path / "new"),
+                "--json",
+                str(full / "diff.json"),
+                cwd=tmp_path,
+            )
         else:
             advisories = Path(__file__).resolve().parents[2] / "advisories"
-            result = harden(None, "db", "build", str(advisories), "--cache-dir", str(full / "cache"), cwd=tmp_path)
+            result = harden(
+                None, "db", "build", str(advisories), "--cache-dir", str(full / "cache"), cwd=tmp_path
+            )
         leftovers = sorted(p.relative_to(full).as_posix() for p in full.rglob("*") if p.is_file())
         half = partial_files(full)
         found_verdicts = verdicts(full)
@@ -313,7 +361,9 @@ def test_disk_full(tmp_path: Path, tags: dict[str, str], fault_image: str, case:
     assert not half, f"half-written files left: {half}"
     assert not found_verdicts, found_verdicts
     # Whatever is left is complete: small records written before the disk filled up.
-    assert all(not name.endswith((".sarif", "scan.json", "trivy.db", "diff.json")) for name in leftovers), leftovers
+    assert all(not name.endswith((".sarif", "scan.json", "trivy.db", "diff.json")) for name in leftovers), (
+        leftovers
+    )
     _unmoved(tags, candidate_may_be=fault_image)
 
 
@@ -337,15 +387,17 @@ class RefusingRegistry:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _refuse  # noqa: N815
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _refuse
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 return
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.timeout = 1
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -386,10 +438,14 @@ def test_registry_fault(tmp_path: Path, tags: dict[str, str], passed: Path, case
 def test_interrupted_run_exits_130(tmp_path: Path, tags: dict[str, str], case: Case) -> None:
     catalog = _fault_repo(tmp_path / "repo", SLOW_TEMPLATE)
     trivy = stand_in(tmp_path / "bin", "ok")
-    argv = harden_argv(catalog, ["run", "--trivy", str(trivy), "--cache-dir", str(trivy_cache(tmp_path / "c"))])
+    argv = harden_argv(
+        catalog, ["run", "--trivy", str(trivy), "--cache-dir", str(trivy_cache(tmp_path / "c"))]
+    )
     log = tmp_path / "stderr.log"
     with log.open("wb") as err:
-        process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=harden_env(), cwd=catalog.parent)
+        process = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=err, env=harden_env(), cwd=catalog.parent
+        )
         try:
             deadline = time.monotonic() + 60
             while b"RUN sleep 30" not in log.read_bytes() and time.monotonic() < deadline:

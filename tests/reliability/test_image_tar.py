@@ -24,8 +24,13 @@ from tests.unit.imagetar import directory, file, legacy_save, symlink
 
 POLICY = "version: 1\nfail_level: high\nchecks:\n  anomalies: {severity: high}\n"
 GATE = GatePolicy(
-    fail_on=Severity.HIGH, only_fixable=False, max_counts={}, policy_findings=True, suppressions=(),
-    baseline_dir=None, source=Path("gate.yaml"),
+    fail_on=Severity.HIGH,
+    only_fixable=False,
+    max_counts={},
+    policy_findings=True,
+    suppressions=(),
+    baseline_dir=None,
+    source=Path("gate.yaml"),
 )
 MARKER = b"declared-size-marker"
 

@@ -42,9 +42,11 @@ def _subprocess_calls(tree: ast.AST) -> list[ast.Call]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
             owner = node.func.value
-            if isinstance(owner, ast.Name) and owner.id == "subprocess" and node.func.attr in {
-                "run", "Popen", "call", "check_call", "check_output"
-            }:
+            if (
+                isinstance(owner, ast.Name)
+                and owner.id == "subprocess"
+                and node.func.attr in {"run", "Popen", "call", "check_call", "check_output"}
+            ):
                 calls.append(node)
     return calls
 
