@@ -33,9 +33,7 @@ class DockerBuilder(Builder):
     ) -> BuildResult:
         base = self._engine.image(spec.base.ref)
         if base is None:
-            raise BuildError(
-                f"base image {spec.base.ref} is missing", hint="run `harden base` to build it"
-            )
+            raise BuildError(f"base image {spec.base.ref} is missing", hint="run `harden base` to build it")
         all_labels = {**labels, "org.opencontainers.image.base.name": spec.base.ref}
         all_labels["org.hardening.base.id"] = base.id
         candidate = f"{spec.repository}:{CANDIDATE_TAG}"

@@ -65,10 +65,10 @@ def test_base_image_is_labelled_slim_and_runs(engine: Engine, base_image: str) -
     assert code == 0, output
     # Slim: no apt lists, no cached debs, docs only as copyright files, no man pages.
     script = (
-        "test -z \"$(ls /var/lib/apt/lists | grep -v -e partial -e lock)\" && "
+        'test -z "$(ls /var/lib/apt/lists | grep -v -e partial -e lock)" && '
         "test -z \"$(find /var/cache/apt -name '*.deb')\" && "
-        "test -z \"$(find /usr/share/doc -type f ! -name copyright)\" && "
-        "test -z \"$(ls /usr/share/man 2>/dev/null)\" && "
+        'test -z "$(find /usr/share/doc -type f ! -name copyright)" && '
+        'test -z "$(ls /usr/share/man 2>/dev/null)" && '
         "test -f /etc/dpkg/dpkg.cfg.d/90-hardening-slim && echo slim"
     )
     code, output = engine.run(base_image, ["sh", "-c", script])
@@ -148,7 +148,9 @@ def _concurrent(after: list[str], before: list[str]) -> set[str]:
     return set(after) - set(before)
 
 
-def test_malformed_dockerfile_exits_2(engine: Engine, base_image: str, make_repo: Callable[..., Path]) -> None:
+def test_malformed_dockerfile_exits_2(
+    engine: Engine, base_image: str, make_repo: Callable[..., Path]
+) -> None:
     from hardening.errors import DockerfileError
     from hardening.render import render, write_rendered
 
