@@ -31,6 +31,23 @@ class Context:
 
 pass_ctx = click.make_pass_decorator(Context)
 
+# Where the Trivy DB (`harden db build`) and our scan result cache live, for scan and run alike.
+DEFAULT_TRIVY_CACHE = Path("~/.cache/hardening/trivy")
+
+trivy_option = click.option(
+    "--trivy",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The Trivy binary (default: $HARDENING_TRIVY, then the venv's pinned trivy, then PATH).",
+)
+trivy_cache_option = click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=DEFAULT_TRIVY_CACHE,
+    envvar="HARDENING_TRIVY_CACHE",
+    show_default=True,
+    help="Trivy cache directory holding db/ (see `harden db build`) and our result cache.",
+)
+
 
 def echo(message: str = "", *, err: bool = False) -> None:
     click.echo(message, err=err)

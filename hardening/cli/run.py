@@ -7,28 +7,15 @@ from pathlib import Path
 
 import click
 
-from hardening.cli.app import Context, echo, pass_ctx
+from hardening.cli.app import Context, echo, pass_ctx, trivy_cache_option, trivy_option
 from hardening.cli.build import BuildDisplay
 from hardening.errors import ConfigError, ExitCode, Location
-
-DEFAULT_CACHE_DIR = Path("~/.cache/hardening/trivy")
 
 
 @click.command()
 @click.argument("images", nargs=-1)
-@click.option(
-    "--trivy",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The Trivy binary (default: $HARDENING_TRIVY, then the venv's pinned trivy, then PATH).",
-)
-@click.option(
-    "--cache-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_CACHE_DIR,
-    envvar="HARDENING_TRIVY_CACHE",
-    show_default=True,
-    help="Trivy cache directory holding db/ (see `harden db build`).",
-)
+@trivy_option
+@trivy_cache_option
 @click.option(
     "--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True, help="Scan timeout, s."
 )

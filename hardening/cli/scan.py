@@ -6,13 +6,11 @@ from pathlib import Path
 
 import click
 
-from hardening.cli.app import Context, echo, pass_ctx
+from hardening.cli.app import Context, echo, pass_ctx, trivy_cache_option, trivy_option
 from hardening.errors import UsageError
 from hardening.findings import Finding, Severity
 from hardening.scan.interface import ScanOptions, ScanResult
 from hardening.scan.trivy import KNOWN_SCANNERS
-
-DEFAULT_CACHE_DIR = Path("~/.cache/hardening/trivy")
 
 
 def _scanners(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -54,19 +52,8 @@ def _counts(findings: tuple[Finding, ...]) -> dict[Severity, int]:
     type=click.Path(path_type=Path, file_okay=False),
     help="With --image: where to write scan.json and sbom.cdx.json (default: a new run directory).",
 )
-@click.option(
-    "--trivy",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The Trivy binary (default: $HARDENING_TRIVY, then the venv's pinned trivy, then PATH).",
-)
-@click.option(
-    "--cache-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=DEFAULT_CACHE_DIR,
-    envvar="HARDENING_TRIVY_CACHE",
-    show_default=True,
-    help="Trivy cache directory holding db/ (see `harden db build`) and our result cache.",
-)
+@trivy_option
+@trivy_cache_option
 @click.option(
     "--scanners",
     default="vuln",
