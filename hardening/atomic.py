@@ -1,31 +1,56 @@
-"""Atomic writes: an output file is either complete or absent, never half-written."""
+"""Atomic writes: an output file is either complete or absent, never half-written.
+
+Every file a reader could take for a result (reports, the Trivy DB, records) goes through here:
+a temporary file beside the target, fsync, then rename over it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 
-from hardening.errors import OutputError
+from hardening.errors import InfrastructureError, Location, OutputError
+
+_HINT = "check free space and permissions of the output directory"
 
 
-def write_bytes_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def write_bytes_atomic(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o644,
+    error: type[InfrastructureError] = OutputError,
+    hint: str = _HINT,
+) -> None:
+    """Write ``data`` to ``path``; failures raise ``error`` naming the file."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc}", hint="check free space and permissions") from exc
+        raise error(f"cannot write: {exc.strerror or exc}", location=Location(path), hint=hint) from exc
+    tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
+            # mkstemp creates 0600; outputs are read by CI steps and tools running as other users
+            os.fchmod(handle.fileno(), mode)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        tmp.replace(path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc}", hint="check free space and permissions") from exc
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise error(f"cannot write: {exc.strerror or exc}", location=Location(path), hint=hint) from exc
 
 
-def write_text_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
-    write_bytes_atomic(path, text.encode("utf-8"), mode=mode)
+def write_text_atomic(
+    path: Path,
+    text: str,
+    *,
+    mode: int = 0o644,
+    error: type[InfrastructureError] = OutputError,
+    hint: str = _HINT,
+) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"), mode=mode, error=error, hint=hint)

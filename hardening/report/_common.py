@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from itertools import groupby
 from operator import itemgetter
-from pathlib import Path
 
-from hardening.errors import Location, OutputError
 from hardening.findings import Finding, Severity
 
 SEVERITIES_DESCENDING: tuple[Severity, ...] = tuple(sorted(Severity, reverse=True))
@@ -76,33 +71,3 @@ def image_name(image: str) -> str:
     if ":" in last:
         last = last.split(":", 1)[0]
     return f"{head}{sep}{last}"
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` so that readers see either the old file or the complete new one."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot create a temporary file next to the report: {exc.strerror or exc}",
-            location=Location(path),
-            hint="check that the output directory exists and is writable",
-        ) from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            # mkstemp creates 0600; reports are read by CI steps running as other users
-            os.fchmod(handle.fileno(), 0o644)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise OutputError(
-            f"cannot write the report: {exc.strerror or exc}",
-            location=Location(path),
-            hint="check free space and permissions of the output directory",
-        ) from exc

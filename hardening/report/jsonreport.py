@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hardening.atomic import write_text_atomic
 from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding, Origin, Severity, SourceLocation
-from hardening.report._common import sorted_findings, write_atomically
+from hardening.report._common import sorted_findings
 
 SCHEMA_VERSION = 1
 
@@ -75,7 +76,7 @@ def dumps(report: Mapping[str, Any]) -> str:
 
 def write_report(path: Path, report: Mapping[str, Any]) -> None:
     """Write atomically (temporary file in the same directory, then ``os.replace``)."""
-    write_atomically(path, dumps(report))
+    write_text_atomic(path, dumps(report))
 
 
 def load_report(path: Path) -> tuple[str, list[Finding]]:

@@ -40,10 +40,11 @@ from urllib.parse import quote, unquote, urlsplit
 import attr
 import sarif_om as om
 
+from hardening.atomic import write_text_atomic
 from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding, Origin, Severity, SourceLocation
 from hardening.report import github_rules as limits
-from hardening.report._common import image_name, sorted_findings, usable_cvss, write_atomically
+from hardening.report._common import image_name, sorted_findings, usable_cvss
 
 SARIF_VERSION = "2.1.0"
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -610,7 +611,7 @@ def dumps(sarif: Mapping[str, Any]) -> str:
 
 def write_sarif(path: Path, sarif: dict[str, Any]) -> None:
     """Write atomically (temporary file in the same directory, then ``os.replace``)."""
-    write_atomically(path, dumps(sarif))
+    write_text_atomic(path, dumps(sarif))
 
 
 # --------------------------------------------------------------------------- reading

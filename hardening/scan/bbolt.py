@@ -22,15 +22,13 @@ On-disk facts this relies on (bbolt ``internal/common``), all little-endian as o
 
 from __future__ import annotations
 
-import contextlib
-import os
 import struct
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Union
 
+from hardening.atomic import write_bytes_atomic
 from hardening.errors import DatabaseError, Location
 
 PAGE_SIZE = 4096
@@ -272,32 +270,9 @@ def write(path: Path, tree: Tree, *, page_size: int = PAGE_SIZE, inline: bool = 
     A reader (Trivy) never sees a half-written file: it sees the old file or the new one.
     """
     data = encode(tree, page_size=page_size, inline=inline)
-    directory = path.parent
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as error:
-        raise DatabaseError(
-            f"cannot create a file in {directory}: {error.strerror}",
-            location=Location(path),
-            hint="check that the cache directory exists and is writable",
-        ) from error
-    temp = Path(temp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.chmod(0o644)
-        temp.replace(path)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise DatabaseError(
-            f"cannot write {path}: {error.strerror}",
-            location=Location(path),
-            hint="check free space and permissions of the cache directory",
-        ) from error
+    write_bytes_atomic(
+        path, data, error=DatabaseError, hint="check free space and permissions of the cache directory"
+    )
 
 
 # --- reading and checking -------------------------------------------------------------------
