@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from hardening.scan.trivy import OFFLINE_FLAGS  # the same switches harden passes
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = REPO_ROOT / ".venv" / "bin"
 HARDEN = BIN / "harden"
@@ -41,14 +43,6 @@ TRIVY = BIN / "trivy"
 DOCKER = "/usr/bin/docker"
 IMAGES = ("python-secure", "postgres-secure")
 DEFAULT_CACHE = Path.home() / ".cache" / "hardening" / "trivy"
-OFFLINE_FLAGS = (
-    "--skip-db-update",
-    "--skip-java-db-update",
-    "--skip-check-update",
-    "--skip-version-check",
-    "--disable-telemetry",
-    "--offline-scan",
-)
 GOAL = 1.3
 TIMEOUT = 3600.0
 

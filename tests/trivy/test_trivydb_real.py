@@ -13,20 +13,14 @@ from typing import Any
 import pytest
 
 from hardening.scan import bbolt, trivydb
+from hardening.scan.trivy import OFFLINE_FLAGS
 
 pytestmark = pytest.mark.trivy
 
 REPO = Path(__file__).resolve().parents[2]
 ADVISORIES = REPO / "advisories"
 TRIVY = Path(sys.executable).parent / "trivy"
-OFFLINE = [
-    "--skip-db-update",
-    "--skip-java-db-update",
-    "--skip-check-update",
-    "--skip-version-check",
-    "--disable-telemetry",
-    "--offline-scan",
-]
+OFFLINE = list(OFFLINE_FLAGS)
 
 OS_RELEASE = """\
 PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
