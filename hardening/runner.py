@@ -24,7 +24,8 @@ from hardening.errors import OutputError
 from hardening.findings import Finding, Origin, Severity, SourceLocation
 from hardening.gate import GateDecision, GatePolicy, decide, load_baseline
 from hardening.history import GateResult, HistoryRecord, SeverityCounts, append_record
-from hardening.inspect.facts import ImageFacts, inspect_image_tar
+from hardening.inspect.cache import default_cache_dir, inspect_cached
+from hardening.inspect.facts import ImageFacts
 from hardening.locate import PYTHON_KINDS, Locator, environment_of
 from hardening.pipeline import LineSink, RunDir, build_images, render_checked, write_json
 from hardening.policy.config import Policy, load_policies
@@ -104,7 +105,12 @@ def _inspect_and_scan(
                 f"cannot write the image tarball of {build.candidate_ref}: {exc}",
                 hint="check free space in the temporary directory (TMPDIR)",
             ) from exc
-        facts = inspect_image_tar(tar_path, reference=build.candidate_ref, binary_names=binary_names(policy))
+        facts = inspect_cached(
+            tar_path,
+            reference=build.candidate_ref,
+            binary_names=binary_names(policy),
+            cache_dir=default_cache_dir(),
+        )
         target = ScanTarget(build.image, build.candidate_ref, build.image_id, tar_path)
         scan_options = replace(options, sbom_path=out_dir / SBOM_FILE)
         result = scanner.lookup(target, scan_options) or scanner.scan(target, scan_options)

@@ -15,7 +15,8 @@ from hardening.catalog import Catalog, ImageSpec
 from hardening.dockerfile import parse_dockerfile
 from hardening.errors import Location, PolicyError, UsageError
 from hardening.findings import Finding, Severity
-from hardening.inspect.facts import DEFAULT_BINARY_NAMES, ImageFacts, inspect_image_tar
+from hardening.inspect.cache import default_cache_dir, inspect_cached
+from hardening.inspect.facts import DEFAULT_BINARY_NAMES, ImageFacts
 from hardening.locate import Locator
 from hardening.pipeline import RunDir, latest_build, render_checked
 from hardening.policy.config import Policy, load_policies
@@ -107,7 +108,9 @@ def inspect_ref(
         archive = Path(directory) / "image.tar"
         with archive.open("wb") as handle:
             engine.save(ref, handle)
-        return inspect_image_tar(archive, reference=reference or ref, binary_names=names)
+        return inspect_cached(
+            archive, reference=reference or ref, binary_names=names, cache_dir=default_cache_dir()
+        )
 
 
 def check_images(
