@@ -61,8 +61,8 @@ lock:
 
 # Speed and size figures against peers; reports only, never fails on a missed goal.
 bench: base db
-	$(BIN)/python bench/inspect.py
-	$(BIN)/python bench/sarif.py
+	$(BIN)/python bench/inspect_facts.py
+	$(BIN)/python bench/sarif_convert.py
 	$(BIN)/python bench/run_warm.py
 	$(BIN)/python bench/image_size_python.py
 	$(BIN)/python bench/image_size_postgres.py
