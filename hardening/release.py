@@ -99,7 +99,7 @@ def latest_decision(catalog: Catalog, image: str) -> tuple[RunDir, dict[str, obj
         try:
             decision = json.loads(gate_file.read_text(encoding="utf-8"))
             build = json.loads(build_file.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError: bad JSON or not UTF-8
             raise ReportInputError(f"unreadable run record: {exc}", location=Location(gate_file)) from None
         image_id = build.get("image_id") if isinstance(build, dict) else None
         if not isinstance(decision, dict) or not isinstance(image_id, str):

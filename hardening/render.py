@@ -88,6 +88,12 @@ def render(spec: ImageSpec, root: Path) -> RenderedDockerfile:
         ) from None
     except jinja2.TemplateNotFound:
         raise RenderError("template not found", location=Location(spec.template)) from None
+    except UnicodeDecodeError as exc:
+        raise RenderError(
+            f"template is not UTF-8 text (byte {exc.start})",
+            location=Location(spec.template),
+            hint="save the template as UTF-8",
+        ) from None
     except jinja2.TemplateError as exc:
         raise RenderError(
             f"cannot render: {exc}", location=Location(spec.template, _error_line(exc))

@@ -77,3 +77,12 @@ def test_line_map_handles_blocks_and_loops() -> None:
     ]
     rendered = ["FROM base", "RUN install a", "RUN install b", "USER 1000"]
     assert map_lines(template, rendered) == (1, 3, 3, 5)
+
+
+def test_non_utf8_template_is_bad_input(make_repo: Callable[..., Path]) -> None:
+    catalog = load_catalog(make_repo())
+    (catalog.root / catalog.images[0].template).write_bytes(b"FROM {{ base_image }}\nRUN echo \xff\xfe\n")
+    with pytest.raises(RenderError) as info:
+        render(catalog.images[0], catalog.root)
+    assert "not UTF-8" in info.value.message
+    assert info.value.exit_code == 2
