@@ -1,12 +1,15 @@
-"""Helpers shared by the report writers: ordering, image names and atomic writes."""
+"""Helpers shared by the report writers and readers: ordering, image names, strict JSON reading."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import groupby
 from operator import itemgetter
+from pathlib import Path
+from typing import Any
 
+from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding, Severity
 
 SEVERITIES_DESCENDING: tuple[Severity, ...] = tuple(sorted(Severity, reverse=True))
@@ -71,3 +74,48 @@ def image_name(image: str) -> str:
     if ":" in last:
         last = last.split(":", 1)[0]
     return f"{head}{sep}{last}"
+
+
+def kind_of(value: Any) -> str:
+    """How a JSON value reads in an error message."""
+    return "null" if value is None else type(value).__name__
+
+
+class JsonReader:
+    """Typed access into untrusted decoded JSON; every failure names the file and the field."""
+
+    def __init__(self, source: str | Path, *, hint: str) -> None:
+        self.source = source
+        self.hint = hint
+
+    def fail(self, field: str, message: str) -> ReportInputError:
+        return ReportInputError(message, location=Location(self.source, None, field), hint=self.hint)
+
+    def obj(self, value: Any, field: str) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(field, f"expected an object, found {kind_of(value)}")
+        return value
+
+    def arr(self, value: Any, field: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(field, f"expected an array, found {kind_of(value)}")
+        return value
+
+    def text(self, value: Any, field: str) -> str:
+        if not isinstance(value, str):
+            raise self.fail(field, f"expected a string, found {kind_of(value)}")
+        return value
+
+    def opt_text(self, mapping: Mapping[str, Any], key: str, field: str) -> str | None:
+        value = mapping.get(key)
+        return None if value is None else self.text(value, f"{field}.{key}")
+
+    def integer(self, value: Any, field: str, minimum: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise self.fail(field, f"expected an integer >= {minimum}, found {value!r}")
+        return value
+
+    def keys(self, mapping: Mapping[str, Any], allowed: frozenset[str], field: str) -> None:
+        unknown = sorted(set(mapping) - allowed)
+        if unknown:
+            raise self.fail(f"{field}.{unknown[0]}" if field else unknown[0], "unknown field")

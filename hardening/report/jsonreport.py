@@ -16,7 +16,7 @@ from typing import Any
 from hardening.atomic import write_text_atomic
 from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding, Origin, Severity, SourceLocation
-from hardening.report._common import sorted_findings
+from hardening.report._common import JsonReader, kind_of, sorted_findings
 
 SCHEMA_VERSION = 1
 
@@ -99,36 +99,9 @@ def load_report(path: Path) -> tuple[str, list[Finding]]:
     return parse_report(doc, source=path)
 
 
-class _Parser:
+class _Parser(JsonReader):
     def __init__(self, source: str | Path) -> None:
-        self.source = source
-
-    def fail(self, field: str, message: str) -> ReportInputError:
-        return ReportInputError(
-            message,
-            location=Location(self.source, None, field),
-            hint="regenerate the report with this version of `harden`",
-        )
-
-    def obj(self, value: Any, field: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(field, f"expected an object, found {_kind(value)}")
-        return value
-
-    def text(self, value: Any, field: str) -> str:
-        if not isinstance(value, str):
-            raise self.fail(field, f"expected a string, found {_kind(value)}")
-        return value
-
-    def integer(self, value: Any, field: str, minimum: int) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise self.fail(field, f"expected an integer >= {minimum}, found {value!r}")
-        return value
-
-    def keys(self, mapping: Mapping[str, Any], allowed: frozenset[str], field: str) -> None:
-        unknown = sorted(set(mapping) - allowed)
-        if unknown:
-            raise self.fail(f"{field}.{unknown[0]}" if field else unknown[0], "unknown field")
+        super().__init__(source, hint="regenerate the report with this version of `harden`")
 
     def location(self, value: Any, field: str) -> SourceLocation:
         mapping = self.obj(value, field)
@@ -166,7 +139,7 @@ class _Parser:
             raise self.fail(f"{field}.cvss_score", f"expected a number 0-10, found {cvss!r}")
         references = data.get("references", [])
         if not isinstance(references, list):
-            raise self.fail(f"{field}.references", f"expected an array, found {_kind(references)}")
+            raise self.fail(f"{field}.references", f"expected an array, found {kind_of(references)}")
         refs = tuple(self.text(r, f"{field}.references[{i}]") for i, r in enumerate(references))
         properties = self.obj(data.get("properties", {}), f"{field}.properties")
         props = tuple((key, self.text(val, f"{field}.properties.{key}")) for key, val in properties.items())
@@ -197,15 +170,11 @@ class _Parser:
         )
 
 
-def _kind(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
 def parse_findings(items: Any, *, source: str | Path, field: str = "findings") -> list[Finding]:
     """Validate a decoded list of findings (as ``Finding.to_json`` writes them)."""
     parser = _Parser(source)
     if not isinstance(items, list):
-        raise parser.fail(field, f"expected an array, found {_kind(items)}")
+        raise parser.fail(field, f"expected an array, found {kind_of(items)}")
     return [parser.finding(item, f"{field}[{i}]") for i, item in enumerate(items)]
 
 
@@ -223,7 +192,7 @@ def parse_report(doc: Any, *, source: str | Path = "<json report>") -> tuple[str
     image = parser.text(top["image"], "image")
     items = top["findings"]
     if not isinstance(items, list):
-        raise parser.fail("findings", f"expected an array, found {_kind(items)}")
+        raise parser.fail("findings", f"expected an array, found {kind_of(items)}")
     findings = [parser.finding(item, f"findings[{i}]") for i, item in enumerate(items)]
     declared = parser.obj(top["counts"], "counts")
     actual = counts(findings)

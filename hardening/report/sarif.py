@@ -44,7 +44,7 @@ from hardening.atomic import write_text_atomic
 from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding, Origin, Severity, SourceLocation
 from hardening.report import github_rules as limits
-from hardening.report._common import image_name, sorted_findings, usable_cvss
+from hardening.report._common import JsonReader, image_name, sorted_findings, usable_cvss
 
 SARIF_VERSION = "2.1.0"
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -617,39 +617,6 @@ def write_sarif(path: Path, sarif: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-class _Reader:
-    """Typed access into untrusted JSON that names the offending field when it fails."""
-
-    def __init__(self, source: str | Path) -> None:
-        self.source = source
-
-    def fail(self, field: str, message: str) -> ReportInputError:
-        return ReportInputError(
-            message,
-            location=Location(self.source, None, field),
-            hint="pass a SARIF 2.1.0 file as written by `harden` or by Trivy",
-        )
-
-    def obj(self, value: Any, field: str) -> Mapping[str, Any]:
-        if not isinstance(value, Mapping):
-            raise self.fail(field, f"expected an object, found {type(value).__name__}")
-        return value
-
-    def arr(self, value: Any, field: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(field, f"expected an array, found {type(value).__name__}")
-        return value
-
-    def text(self, value: Any, field: str) -> str:
-        if not isinstance(value, str):
-            raise self.fail(field, f"expected a string, found {type(value).__name__}")
-        return value
-
-    def opt_text(self, mapping: Mapping[str, Any], key: str, field: str) -> str | None:
-        value = mapping.get(key)
-        return None if value is None else self.text(value, f"{field}.{key}")
-
-
 _SEVERITY_OF_LEVEL: Mapping[str, Severity] = {
     "error": Severity.HIGH,
     "warning": Severity.MEDIUM,
@@ -670,7 +637,7 @@ def _severity_from_score(score: float) -> Severity:
     return Severity.UNKNOWN
 
 
-def _read_location(reader: _Reader, value: Any, field: str) -> SourceLocation:
+def _read_location(reader: JsonReader, value: Any, field: str) -> SourceLocation:
     location = reader.obj(value, field)
     physical = reader.obj(location.get("physicalLocation"), f"{field}.physicalLocation")
     artifact = reader.obj(physical.get("artifactLocation"), f"{field}.physicalLocation.artifactLocation")
@@ -693,7 +660,7 @@ def findings_from_sarif(doc: Mapping[str, Any], *, source: str | Path = "<sarif>
     package data in result properties) are used when present; for other producers severity
     comes from the rule's ``security-severity`` or else the result level.
     """
-    reader = _Reader(source)
+    reader = JsonReader(source, hint="pass a SARIF 2.1.0 file as written by `harden` or by Trivy")
     log = reader.obj(doc, "$")
     if log.get("version") != SARIF_VERSION:
         raise reader.fail("version", f"expected SARIF {SARIF_VERSION!r}, found {log.get('version')!r}")
@@ -719,7 +686,7 @@ def findings_from_sarif(doc: Mapping[str, Any], *, source: str | Path = "<sarif>
 
 
 def _read_result(
-    reader: _Reader,
+    reader: JsonReader,
     value: Any,
     field: str,
     rules: Mapping[str, Mapping[str, Any]],
@@ -798,7 +765,7 @@ def _read_result(
 
 
 def _read_severity(
-    reader: _Reader,
+    reader: JsonReader,
     result: Mapping[str, Any],
     props: Mapping[str, Any],
     rule_props: Mapping[str, Any],
