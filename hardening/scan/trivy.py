@@ -19,7 +19,7 @@ import signal
 import subprocess  # nosec B404 - argument lists only, never a shell
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -208,6 +208,30 @@ def _run(argv: Sequence[str], *, work: Path, stdout: Path, timeout: float, what:
             _kill_group(process)
             raise
     return _Completed(returncode, _tail(stderr_path))
+
+
+def _run_checked(
+    argv: Sequence[str],
+    *,
+    work: Path,
+    stdout: Path,
+    timeout: float,
+    what: str,
+    failed: str,
+    hint: Callable[[str], str],
+) -> None:
+    """``_run``, where a non-zero exit is a ScannerError: "<program> exited with N <failed>".
+
+    ``hint`` reads Trivy's stderr, so the advice can fit what Trivy complained about.
+    """
+    run = _run(argv, work=work, stdout=stdout, timeout=timeout, what=what)
+    if run.returncode != 0:
+        program = what.split(" (", 1)[0]
+        raise ScannerError(
+            f"{program} exited with {run.returncode} {failed}",
+            details=run.stderr_tail or None,
+            hint=hint(run.stderr_tail),
+        )
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -744,19 +768,15 @@ class TrivyScanner(Scanner):
         with _workdir() as work:
             report = work / "report.json"
             argv = self.command(target, options, cache_dir)
-            run = _run(
+            _run_checked(
                 argv,
                 work=work,
                 stdout=report,
                 timeout=_hard_timeout(options.timeout),
-                what=f"trivy image (scanning {target.image})",
+                what=f"trivy (scanning {target.image})",
+                failed=f"while scanning {target.image} ({target.ref})",
+                hint=lambda stderr: _failure_hint(stderr, cache_dir),
             )
-            if run.returncode != 0:
-                raise ScannerError(
-                    f"trivy exited with {run.returncode} while scanning {target.image} ({target.ref})",
-                    details=run.stderr_tail or None,
-                    hint=_failure_hint(run.stderr_tail, cache_dir),
-                )
             raw = report.read_bytes()
             parsed = parse_report(
                 raw,
@@ -796,19 +816,15 @@ class TrivyScanner(Scanner):
         """CycloneDX from the JSON report: `trivy convert` needs no DB and no network (0.76)."""
         out = work / "sbom.cdx.json"
         argv = [str(self.binary), "convert", "--format", "cyclonedx", str(report)]
-        run = _run(
+        _run_checked(
             argv,
             work=work,
             stdout=out,
             timeout=_hard_timeout(options.timeout),
             what=f"trivy convert (SBOM of {target.image})",
+            failed=f"while writing the SBOM of {target.image}",
+            hint=lambda _stderr: "run the scan again; the report itself was valid",
         )
-        if run.returncode != 0:
-            raise ScannerError(
-                f"trivy convert exited with {run.returncode} while writing the SBOM of {target.image}",
-                details=run.stderr_tail or None,
-                hint="run the scan again; the report itself was valid",
-            )
         raw = out.read_bytes() if out.is_file() else b""
         _check_sbom(raw, f"the SBOM of {target.image}")
         return raw
