@@ -133,12 +133,6 @@ class Locator:
     def locate_layer(self, diff_id: str) -> Where:
         return self.at(self.layer_instruction(diff_id) or self.base_from)
 
-    def locate_env(self, name: str) -> Where:
-        return self.at(self.defining_instruction("ENV", name))
-
-    def locate_label(self, name: str) -> Where:
-        return self.at(self.defining_instruction("LABEL", name))
-
     def locate_history(self, index: int) -> Where:
         """The instruction behind ``facts.config.history[index]`` (FROM for the base's entries)."""
         if self._aligned is not None and 0 <= index < len(self._aligned.history):

@@ -50,28 +50,26 @@ class Secrets(Check):
         findings: list[Finding] = []
         config = ctx.facts.config
         reported: set[tuple[str, str]] = set()
-        for name, value in config.env:
-            if value and secret_name(name, words, allow):
+        sources = (
+            (config.env, RULE_ENV, "ENV", "ENV {name}", "baked into the image", "Secret in ENV", "Env"),
+            (config.labels, RULE_LABEL, "LABEL", "label {name}", "", "Secret in a label", "Labels"),
+        )
+        for pairs, rule, keyword, subject, consequence, title, key in sources:
+            for name, value in pairs:
+                if not value or not secret_name(name, words, allow):
+                    continue
                 reported.add((name, value))
+                where = None
+                if ctx.locator:  # the ENV or LABEL instruction that set it
+                    where = ctx.locator.at(ctx.locator.defining_instruction(keyword, name))
                 findings.append(
                     ctx.finding(
-                        RULE_ENV,
-                        f"ENV {name} has a non-empty value ({len(value)} characters) baked into the image",
-                        title="Secret in ENV",
-                        where=ctx.locator.locate_env(name) if ctx.locator else None,
-                        image_path=f"config:Env/{name}",
-                    )
-                )
-        for name, value in config.labels:
-            if value and secret_name(name, words, allow):
-                reported.add((name, value))
-                findings.append(
-                    ctx.finding(
-                        RULE_LABEL,
-                        f"label {name} has a non-empty value ({len(value)} characters)",
-                        title="Secret in a label",
-                        where=ctx.locator.locate_label(name) if ctx.locator else None,
-                        image_path=f"config:Labels/{name}",
+                        rule,
+                        f"{subject.format(name=name)} has a non-empty value ({len(value)} characters)"
+                        + (f" {consequence}" if consequence else ""),
+                        title=title,
+                        where=where,
+                        image_path=f"config:{key}/{name}",
                     )
                 )
         for index, entry in enumerate(config.history):
