@@ -41,20 +41,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hardening.scan.trivy import OFFLINE_FLAGS  # the same switches harden passes
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = REPO_ROOT / ".venv" / "bin"
 PYTHON = BIN / "python"
 HARDEN = BIN / "harden"
 TRIVY = BIN / "trivy"
 DEFAULT_DB_CACHE = Path.home() / ".cache" / "hardening" / "trivy"
-OFFLINE_FLAGS = (
-    "--skip-db-update",
-    "--skip-java-db-update",
-    "--skip-check-update",
-    "--skip-version-check",
-    "--disable-telemetry",
-    "--offline-scan",
-)
 GOAL = 1.0
 TIMEOUT = 900.0
 

@@ -81,10 +81,6 @@ def locate_scanner_finding(locator: Locator, finding: Finding) -> Finding:
     return replace(finding, location=rendered, template_location=template)
 
 
-def scanner_tool(result: ScanResult) -> ToolInfo:
-    return ToolInfo("Trivy", result.trivy_version, "https://trivy.dev")
-
-
 def _inspect_and_scan(
     engine: Engine,
     scanner: Scanner,
@@ -138,56 +134,80 @@ def evaluate_image(
     write_json(out_dir / CHECK_RECORD, check.to_json())
     write_scan_record(out_dir / SCAN_FILE, spec.name, build.candidate_ref, build.image_id, scan, options)
     locator = Locator(rendered, facts)
-    scanner_findings = tuple(locate_scanner_finding(locator, f) for f in scan.findings)
+    scanner_findings = [locate_scanner_finding(locator, f) for f in scan.findings]
+    decision = _decide(spec, gate, scanner_findings, policy_findings, policy.fail_level, today)
+    return check, scan, decision
+
+
+def _decide(
+    spec: ImageSpec,
+    gate: GatePolicy,
+    scanner_findings: Sequence[Finding],
+    policy_findings: Sequence[Finding],
+    policy_fail_level: Severity,
+    today: date | None,
+) -> GateDecision:
+    """The gate, with the image's baseline (if the gate keeps baselines)."""
     baseline = load_baseline(gate.baseline_dir / f"{spec.name}.json") if gate.baseline_dir else frozenset()
-    decision = decide(
+    return decide(
         spec.name,
         scanner_findings,
         policy_findings,
         gate,
-        policy_fail_level=policy.fail_level,
+        policy_fail_level=policy_fail_level,
         today=today,
         baseline=baseline,
     )
-    return check, scan, decision
 
 
 def write_image_reports(
-    catalog: Catalog, spec: ImageSpec, run: RunDir, scan: ScanResult, decision: GateDecision
+    catalog: Catalog,
+    spec: ImageSpec,
+    decision: GateDecision,
+    trivy_version: str,
+    *,
+    sarif_path: Path,
+    json_path: Path | None,
 ) -> None:
-    out_dir = run.image_dir(spec.name)
+    """SARIF (one run per tool) and the complete JSON record of every finding, suppressed included."""
     findings = list(decision.findings)
-    write_report(out_dir / FINDINGS_FILE, build_report(spec.name, findings))
+    if json_path is not None:
+        write_report(json_path, build_report(spec.name, findings))
+    tools = {
+        Origin.SCANNER: ToolInfo("Trivy", trivy_version, "https://trivy.dev"),
+        Origin.POLICY: HARDENING_TOOL,
+    }
     sarif = build_sarif(
-        spec.name,
-        findings,
-        tools={Origin.SCANNER: scanner_tool(scan), Origin.POLICY: HARDENING_TOOL},
-        fallback_location=_fallback(spec),
-        repo_root=catalog.root,
+        spec.name, findings, tools=tools, fallback_location=_fallback(spec), repo_root=catalog.root
     )
-    write_sarif(out_dir / SARIF_FILE, sarif)
-    write_json(out_dir / GATE_FILE, decision.to_json())
+    write_sarif(sarif_path, sarif)
 
 
 def _fallback(spec: ImageSpec) -> SourceLocation:
     return SourceLocation(spec.dockerfile.as_posix(), 1)
 
 
-def record_history(catalog: Catalog, outcome: ImageOutcome) -> None:
-    open_findings = [
-        f for f in outcome.decision.findings if f.origin is Origin.SCANNER and f.suppressed_by is None
-    ]
-    db_date = _parse_time(outcome.scan.db_updated_at)
+def record_history(
+    history_dir: Path,
+    image: str,
+    digest: str,
+    decision: GateDecision,
+    *,
+    db_updated_at: str | None,
+    trivy_version: str,
+) -> None:
+    """One history line: the open scanner findings by severity and the gate's verdict."""
+    open_findings = [f for f in decision.findings if f.origin is Origin.SCANNER and f.suppressed_by is None]
     record = HistoryRecord(
         date=datetime.now(UTC),
-        image=outcome.spec.name,
-        digest=outcome.build.image_id,
+        image=image,
+        digest=digest,
         counts=SeverityCounts.from_severities(f.severity for f in open_findings),
-        gate=GateResult.PASSED if outcome.decision.passed else GateResult.FAILED,
-        db_date=db_date,
-        trivy_version=outcome.scan.trivy_version,
+        gate=GateResult.PASSED if decision.passed else GateResult.FAILED,
+        db_date=_parse_time(db_updated_at),
+        trivy_version=trivy_version,
     )
-    append_record(catalog.output_dir / "history", record)
+    append_record(history_dir, record)
 
 
 def _parse_time(text: str | None) -> datetime | None:
@@ -241,14 +261,30 @@ def run_pipeline(
         check, scan, decision = evaluate_image(
             catalog, spec, build, rendered[spec.name], engine, scanner, options, gate, run, today=today
         )
-        write_image_reports(catalog, spec, run, scan, decision)
+        out_dir = run.image_dir(spec.name)
+        write_image_reports(
+            catalog,
+            spec,
+            decision,
+            scan.trivy_version,
+            sarif_path=out_dir / SARIF_FILE,
+            json_path=out_dir / FINDINGS_FILE,
+        )
+        write_json(out_dir / GATE_FILE, decision.to_json())
         promotion = promote(engine, spec, build.image_id) if decision.passed else None
         if promotion is not None:
             record = {"image_id": promotion.image_id, "refs": list(promotion.refs)}
             write_json(run.image_dir(spec.name) / PROMOTION_FILE, record)
         outcome = ImageOutcome(spec, build, check, scan, decision, promotion)
         if history:
-            record_history(catalog, outcome)
+            record_history(
+                catalog.output_dir / "history",
+                spec.name,
+                build.image_id,
+                decision,
+                db_updated_at=scan.db_updated_at,
+                trivy_version=scan.trivy_version,
+            )
         outcomes.append(outcome)
     summary = render_summary(
         [
@@ -311,42 +347,19 @@ def report_scan(
     if check_file.is_file():
         check_record, policy_findings = load_findings_record(check_file)
         fail_level = Severity.parse(str(check_record.get("fail_level", "high")))
-    baseline = load_baseline(gate.baseline_dir / f"{spec.name}.json") if gate.baseline_dir else frozenset()
-    decision = decide(
-        spec.name,
-        scanner_findings,
-        policy_findings,
-        gate,
-        policy_fail_level=fail_level,
-        today=today,
-        baseline=baseline,
-    )
-    findings = list(decision.findings)
+    decision = _decide(spec, gate, scanner_findings, policy_findings, fail_level, today)
     version = str(record.get("trivy_version") or "unknown")
-    tools = {Origin.SCANNER: ToolInfo("Trivy", version, "https://trivy.dev"), Origin.POLICY: HARDENING_TOOL}
-    write_sarif(
-        sarif_path,
-        build_sarif(
-            spec.name, findings, tools=tools, fallback_location=_fallback(spec), repo_root=catalog.root
-        ),
-    )
-    if json_path is not None:
-        write_report(json_path, build_report(spec.name, findings))
+    write_image_reports(catalog, spec, decision, version, sarif_path=sarif_path, json_path=json_path)
     summary = render_summary([ImageSummary(spec.name, decision.findings, decision.passed, decision.reasons)])
     if markdown_path is not None:
         write_text_atomic(markdown_path, summary)
     if history_dir is not None:
-        open_findings = [f for f in findings if f.origin is Origin.SCANNER and f.suppressed_by is None]
-        append_record(
+        record_history(
             history_dir,
-            HistoryRecord(
-                date=datetime.now(UTC),
-                image=spec.name,
-                digest=str(record.get("image_id") or ""),
-                counts=SeverityCounts.from_severities(f.severity for f in open_findings),
-                gate=GateResult.PASSED if decision.passed else GateResult.FAILED,
-                db_date=_parse_time(str(record.get("db_updated_at") or "") or None),
-                trivy_version=version,
-            ),
+            spec.name,
+            str(record.get("image_id") or ""),
+            decision,
+            db_updated_at=str(record.get("db_updated_at") or "") or None,
+            trivy_version=version,
         )
     return ReportOutcome(decision, summary)

@@ -60,6 +60,7 @@ class RunRecord:
 class TwoRuns:
     catalog: Catalog
     output_dir: Path
+    cache_dir: Path
     first: RunRecord
     second: RunRecord
 
@@ -108,7 +109,7 @@ def runs(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> TwoRuns:
     output_dir = tmp_path_factory.mktemp("scans")
     first = _harden_run(output_dir, cache_dir)
     second = _harden_run(output_dir, cache_dir)
-    return TwoRuns(load_catalog(REPO_ROOT / "hardening.toml"), output_dir, first, second)
+    return TwoRuns(load_catalog(REPO_ROOT / "hardening.toml"), output_dir, cache_dir, first, second)
 
 
 @cache
@@ -238,3 +239,53 @@ def test_expected_findings_on_the_shipped_images(runs: TwoRuns) -> None:
     assert [f for f in postgres if f.suppressed_by is None] == []
     # No policy finding at all on either image: they pass every check.
     assert not [f for f in (*python, *postgres) if f.origin.value == "policy"]
+
+
+def _harden(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARDENING_", "GITHUB_"))}
+    harden = [sys.executable, "-m", "hardening", "--catalog", str(REPO_ROOT / "hardening.toml")]
+    return subprocess.run(
+        [*harden, *argv], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+
+
+def test_scan_then_report_as_the_daily_workflow_does(runs: TwoRuns, tmp_path: Path) -> None:
+    """`harden scan --image` of a shipped image, then `harden report`: SARIF, summary, history, gate."""
+    image_id = runs.second.json("python-secure", "build.json")["image_id"]
+    scan_dir = tmp_path / "scan"
+    scanned = _harden("scan", "--image", image_id, "--out", str(scan_dir), "--cache-dir", str(runs.cache_dir))
+    assert scanned.returncode == 0, _output(scanned)
+
+    def report(directory: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+        out = directory / "out"
+        result = _harden(
+            "report", "python-secure", "--scan-dir", str(directory), "--sarif", str(out / "p.sarif"),
+            "--markdown", str(out / "summary.md"), "--json", str(out / "findings.json"),
+            "--history-dir", str(out / "history"),
+        )  # fmt: skip
+        return result, out
+
+    passed, out = report(scan_dir)
+    assert passed.returncode == 0, _output(passed)
+    doc = json.loads((out / "p.sarif").read_text())
+    assert _schema_errors(doc) == [] and check_github_rules(doc) == []
+    (result,) = _results(doc)
+    assert result["ruleId"] == "CVE-2025-47273" and result["suppressions"]
+    assert "`python-secure`" in (out / "summary.md").read_text()
+    (line,) = (out / "history" / "python-secure.jsonl").read_text().splitlines()
+    assert json.loads(line)["gate"] == "pass" and json.loads(line)["digest"] == image_id
+
+    # The same advisory on a version the suppression does not name: the gate fails (exit 1),
+    # and every output is still written, showing the finding open.
+    record = json.loads((scan_dir / "scan.json").read_text())
+    record["findings"][0]["installed_version"] = "70.2.0"
+    failing_dir = tmp_path / "failing"
+    failing_dir.mkdir()
+    (failing_dir / "scan.json").write_text(json.dumps(record))
+    failed, out = report(failing_dir)
+    assert failed.returncode == 1, _output(failed)
+    assert "CVE-2025-47273 in setuptools 70.2.0" in failed.stdout
+    (result,) = _results(json.loads((out / "p.sarif").read_text()))
+    assert "suppressions" not in result
+    (line,) = (out / "history" / "python-secure.jsonl").read_text().splitlines()
+    assert json.loads(line)["gate"] == "fail" and json.loads(line)["counts"]["high"] == 1
