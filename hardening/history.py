@@ -10,6 +10,7 @@ with the file and line, instead of quietly charting a wrong number.
 from __future__ import annotations
 
 import enum
+import fcntl
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -161,6 +162,9 @@ def append_record(history_dir: Path, record: HistoryRecord) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot open {path} for appending: {exc}") from exc
     try:
+        # Another writer's append can be half-visible between our size check and our read of
+        # its last byte; holding the lock makes check and append one step for every writer.
+        fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             # Appending would glue the new record onto a torn one and hide both.
