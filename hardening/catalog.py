@@ -140,7 +140,7 @@ class Catalog:
     source: str
     bases: Mapping[str, BaseSpec]
     images: tuple[ImageSpec, ...]
-    gate: Path | None = None  # the gate policy; None when the catalog's file does not exist
+    gate: Path = Path("policies/gate.yaml")  # the gate policy (project.gate), read by load_gate
 
     def select(self, names: tuple[str, ...] | list[str]) -> tuple[ImageSpec, ...]:
         if not names:
@@ -279,5 +279,5 @@ def _to_catalog(path: Path, model: CatalogModel, smap: SourceMap) -> Catalog:
         source=model.project.source,
         bases=bases,
         images=tuple(images),
-        gate=root / gate if (root / gate).is_file() else None,
+        gate=root / gate,
     )

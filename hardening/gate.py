@@ -138,6 +138,12 @@ class GateDecision:
 def _load_yaml(path: Path, error: type[PolicyError] = PolicyError) -> tuple[Any, SourceMap]:
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(
+            "file not found",
+            location=Location(path),
+            hint="create it (README: 'Policies, gate and suppressions') or point hardening.toml at it",
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:  # not UTF-8 is bad input, not a crash
         raise error(f"cannot read: {exc}", location=Location(path)) from None
     try:

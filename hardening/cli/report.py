@@ -92,11 +92,11 @@ def baseline(ctx: Context, images: tuple[str, ...]) -> None:
     from hardening.report.jsonreport import load_report
 
     catalog = ctx.catalog
-    if catalog.gate is None:
-        raise UsageError("the catalog names no gate policy (project.gate)")
     gate = load_gate(catalog.gate, catalog.root)
     if gate.baseline_dir is None:
-        raise UsageError(f"{catalog.gate} sets no baseline_dir")
+        raise UsageError(
+            f"{catalog.gate} sets no baseline_dir", hint="add `baseline_dir: scans/baselines` to it"
+        )
     latest = runs_root(catalog) / "latest"
     for spec in catalog.select(images):
         findings_file = latest / spec.name / FINDINGS_FILE
@@ -145,8 +145,6 @@ def report(
 
     catalog = ctx.catalog
     (spec,) = catalog.select([image])
-    if catalog.gate is None:
-        raise UsageError("the catalog names no gate policy (project.gate)")
     gate = load_gate(catalog.gate, catalog.root)
     outcome = report_scan(
         catalog,

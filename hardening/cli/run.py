@@ -9,7 +9,7 @@ import click
 
 from hardening.cli.app import Context, echo, pass_ctx, trivy_cache_option, trivy_option
 from hardening.cli.build import BuildDisplay
-from hardening.errors import ConfigError, ExitCode, Location
+from hardening.errors import ExitCode
 
 
 @click.command()
@@ -44,10 +44,6 @@ def run(
 
     catalog = ctx.catalog
     specs = catalog.select(images)
-    if catalog.gate is None:
-        raise ConfigError(
-            "the gate policy named by project.gate does not exist", location=Location(catalog.path)
-        )
     gate = load_gate(catalog.gate, catalog.root)
     for spec in specs:  # bad input is reported before the engine is even asked
         render_checked(catalog, spec)

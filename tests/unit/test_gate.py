@@ -197,3 +197,10 @@ def test_corrupt_baseline_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "b.json", '{"accepted": [["x"]]}')
     with pytest.raises(PolicyError, match="accepted"):
         load_baseline(path)
+
+
+def test_missing_gate_file_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError) as info:
+        load_gate(tmp_path / "gate.yaml", tmp_path)
+    assert info.value.message == "file not found"
+    assert info.value.hint is not None and "hardening.toml" in info.value.hint
