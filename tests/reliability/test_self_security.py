@@ -18,7 +18,7 @@ POPEN_ALLOWLIST = {
     # dockerd is meant to outlive `harden engine up`; readiness is polled with a deadline.
     "hardening/engine/provision.py",
     # Trivy: Popen in its own process group, then wait(timeout=...) and killpg on expiry.
-    "hardening/scan/trivy.py",
+    "hardening/scan/trivy/process.py",
 }
 
 
