@@ -1,0 +1,47 @@
+"""Text as SARIF and GitHub's Markdown want it: clipped, escaped, one line, PascalCase."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+
+def clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
+
+
+def first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def pascal(text: str) -> str:
+    return "".join(t[:1].upper() + t[1:] for t in re.split(r"[^0-9A-Za-z]+", text) if t)
+
+
+def is_web_uri(value: str | None) -> bool:
+    if not value:
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in value
+
+
+def escape_message(text: str) -> str:
+    # SARIF reads [text](n) in message text as an embedded link; literal brackets get a backslash
+    return text.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
+
+
+def unescape_message(text: str) -> str:
+    return re.sub(r"\\([\\\[\]])", r"\1", text)
+
+
+def md(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>|#])", r"\\\1", text)
+
+
+def cell(text: str) -> str:
+    return f"`{text}`".replace("|", "\\|") if text else "-"
