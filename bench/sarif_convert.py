@@ -39,7 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = REPO_ROOT / ".venv" / "bin"
 HARDEN = BIN / "harden"
 TRIVY = BIN / "trivy"
-SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SCHEMA = REPO_ROOT / "tests" / "data" / "schemas" / "sarif-schema-2.1.0.json"
 GOAL = 0.5
 TIMEOUT = 600.0
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-SARIF_SCHEMA = SHARED / "schemas" / "sarif-schema-2.1.0.json"
+SARIF_SCHEMA = REPO_ROOT / "tests" / "data" / "schemas" / "sarif-schema-2.1.0.json"
 
 MINIMAL_TEMPLATE = """\
 FROM {{ base_image }}

@@ -36,7 +36,7 @@ from hardening.report.sarif import (
 )
 
 ROOT = Path(__file__).parents[2]
-SCHEMA_PATH = ROOT / "../shared/schemas/sarif-schema-2.1.0.json"
+SCHEMA_PATH = ROOT / "tests" / "data" / "schemas" / "sarif-schema-2.1.0.json"
 GOLDEN = ROOT / "tests" / "golden"
 FIXTURE_REPO = GOLDEN / "repo"
 DOCKERFILE = "dockerfiles/python-secure/Dockerfile"
@@ -51,9 +51,7 @@ UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
 @cache
 def _validator() -> Any:
     if not SCHEMA_PATH.is_file():
-        pytest.fail(
-            f"SARIF schema not found at {SCHEMA_PATH.resolve()} (the shared folder beside the checkout)"
-        )
+        pytest.fail(f"SARIF schema not found at {SCHEMA_PATH} (vendored in tests/data/schemas)")
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     jsonschema.Draft7Validator.check_schema(schema)
     # jsonschema's uniqueItems compares every pair, which takes minutes on a 5,000-result run;
