@@ -25,9 +25,9 @@ from hardening.atomic import write_text_atomic
 from hardening.errors import InspectError, OutputError
 from hardening.inspect.facts import DEFAULT_BINARY_NAMES, ImageFacts, inspect_image_tar
 
-# The outer-archive reader already walks tar headers with seeks and never opens a layer; the
-# cache reuses it rather than keep a second reader of manifest.json / index.json in step.
-from hardening.inspect.tarfs import _GZIP_MAGIC, _OuterArchive
+# The archive reader's own descriptors (outer headers, manifest, config; no layer read), so the
+# cache never keeps a second reader of manifest.json / index.json in step.
+from hardening.inspect.tarfs import read_descriptors
 
 __all__ = [
     "ENV_VAR",
@@ -89,31 +89,20 @@ def inspect_cached(
 
 def _key(path: Path, reference: str, names: frozenset[str]) -> tuple[str, str]:
     """(image id, cache key) of the image ``inspect_image_tar`` would read from ``path``."""
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InspectError(f"cannot open image archive {path}: {exc}") from exc
-    with handle:
-        outer = _OuterArchive(handle, str(path))
-        layout = outer.layout(reference)
-        image_id = "sha256:" + hashlib.sha256(outer.read_json_bytes(layout.config)).hexdigest()
-        # The facts also describe the archive around the image (blob names and sizes, whether a
-        # layer is gzip, a missing end marker): the same image saved as legacy or OCI layout, or
-        # with compressed layers, must not share an entry. All of it comes from the headers
-        # plus four bytes per layer.
-        blobs = []
-        for blob in layout.layers:
-            member = outer._member(blob)
-            handle.seek(member.offset_data)
-            blobs.append([blob, member.size, handle.read(len(_GZIP_MAGIC)) == _GZIP_MAGIC])
-        identity = {
-            "format": _FORMAT,
-            "inspector": INSPECTOR_VERSION,
-            "image_id": image_id,
-            "blobs": blobs,
-            "archive_anomalies": sorted(a.kind.value for a in outer.anomalies),
-            "binary_names": hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest(),
-        }
+    descriptors = read_descriptors(path, reference=reference)
+    image_id = "sha256:" + hashlib.sha256(descriptors.config_bytes).hexdigest()
+    # The facts also describe the archive around the image (blob names and sizes, whether a
+    # layer is gzip, a missing end marker): the same image saved as legacy or OCI layout, or
+    # with compressed layers, must not share an entry. All of it comes from the headers plus
+    # two bytes per layer.
+    identity = {
+        "format": _FORMAT,
+        "inspector": INSPECTOR_VERSION,
+        "image_id": image_id,
+        "blobs": [[layer.blob, layer.size, layer.compressed] for layer in descriptors.layers],
+        "archive_anomalies": sorted(a.kind.value for a in descriptors.anomalies),
+        "binary_names": hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest(),
+    }
     key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
     return image_id, key
 
