@@ -17,6 +17,7 @@ from hardening.inspect.tarfs import (
     FileKind,
     ImageArchive,
     ImageFilesystem,
+    read_descriptors,
     read_image_stream,
     read_image_tar,
 )
@@ -59,6 +60,20 @@ def save(
         return read_image_tar(path, reference="example/app:1")
 
     return run
+
+
+@pytest.mark.parametrize("layout", sorted(SAVES))
+def test_descriptors_name_the_same_config_and_blobs_as_a_full_read(layout: str, tmp_path: Path) -> None:
+    path = tmp_path / "image.tar"
+    path.write_bytes(SAVES[layout]([[file("a", "1")], [file("b", "2")]]))
+    full = read_image_tar(path, reference="example/app:1")
+    descriptors = read_descriptors(path, reference="example/app:1")
+    assert descriptors.config_bytes == full.config_bytes
+    assert [(d.blob, d.size, d.compressed) for d in descriptors.layers] == [
+        (layer.blob, layer.blob_size, layer.compressed) for layer in full.layers
+    ]
+    assert descriptors.layers[0].compressed is (layout == "oci-gzip")
+    assert descriptors.anomalies == ()
 
 
 BASE = [
