@@ -7,6 +7,7 @@ a temporary file beside the target, fsync, then rename over it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -54,3 +55,18 @@ def write_text_atomic(
     hint: str = _HINT,
 ) -> None:
     write_bytes_atomic(path, text.encode("utf-8"), mode=mode, error=error, hint=hint)
+
+
+def write_json(
+    path: Path,
+    data: object,
+    *,
+    sort_keys: bool = True,
+    ensure_ascii: bool = True,
+    mode: int = 0o644,
+    error: type[InfrastructureError] = OutputError,
+) -> None:
+    """A JSON document for people and tools: indented, keys sorted unless the order means
+    something (the findings report keeps its field order), one trailing newline, atomic."""
+    text = json.dumps(data, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + "\n"
+    write_text_atomic(path, text, mode=mode, error=error)

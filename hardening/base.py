@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess  # nosec B404 - fixed argument lists only
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING
 from hardening import __version__
 from hardening.aptsources import debian_mirror, read_sources, security_mirror
 from hardening.errors import BaseImageError, ConfigError
+from hardening.process import run_program
 
 if TYPE_CHECKING:  # the docker SDK is slow to import and only needed to talk to the engine
     from hardening.engine.client import Engine
@@ -97,20 +97,16 @@ def resolve_mirrors(spec: BaseSpec) -> tuple[str, str | None]:
 def _run(argv: list[str], what: str, timeout: float, on_line: Callable[[str], None] | None) -> None:
     if on_line:
         on_line(f"$ {' '.join(argv)}")
-    try:
-        result = subprocess.run(  # nosec B603 - argv list, no shell
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C"),
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BaseImageError(f"{what} did not finish within {timeout:.0f} s") from exc
+    result = run_program(
+        argv,
+        what=what,
+        error=BaseImageError,
+        timeout=timeout,
+        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C"),
+        merge_stderr=True,
+    )
     if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-20:])
-        raise BaseImageError(f"{what} failed (exit {result.returncode})", details=tail)
+        raise BaseImageError(f"{what} failed (exit {result.returncode})", details=result.tail(20))
 
 
 def _count_packages(rootfs: Path) -> int:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from hardening.base import BaseSpec
 from hardening.errors import ConfigError, Location
 from hardening.sourcemap import SourceMap, toml_source_map
+from hardening.userfile import read_user_text
 from hardening.validation import validate
 
 CATALOG_NAME = "hardening.toml"
@@ -158,16 +159,13 @@ class Catalog:
 
 def load_catalog(path: Path) -> Catalog:
     """Parse and validate the catalog; every problem names the file, the key and the line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            "catalog not found",
-            location=Location(path),
-            hint="run harden from the repository root or pass --catalog",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the catalog: {exc}", location=Location(path)) from None
+    text = read_user_text(
+        path,
+        error=ConfigError,
+        what="the catalog",
+        missing="catalog not found",
+        missing_hint="run harden from the repository root or pass --catalog",
+    )
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -6,7 +6,6 @@ line numbers, so a rebuild of the same content compares equal.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding, Severity
 from hardening.report.jsonreport import load_report
 from hardening.report.sarif import findings_from_sarif
+from hardening.userfile import read_user_json
 
 FINDINGS_FILE = "findings.json"
 
@@ -60,12 +60,9 @@ def load_findings(source: Path) -> list[Finding]:
         for file in files:
             findings.extend(load_report(file)[1])
         return findings
-    try:
-        doc: Any = json.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportInputError("no such file or directory", location=Location(source)) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportInputError(f"not a readable JSON file: {exc}", location=Location(source)) from None
+    doc: Any = read_user_json(
+        source, error=ReportInputError, what="the file", missing="no such file or directory"
+    )
     if isinstance(doc, dict) and "runs" in doc:
         return findings_from_sarif(doc, source=source)
     return load_report(source)[1]

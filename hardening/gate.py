@@ -7,7 +7,6 @@ reason for a failure is listed, not just the first, so one run shows everything 
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hardening.errors import Location, PolicyError
 from hardening.findings import Finding, Origin, Severity
 from hardening.sourcemap import SourceMap, yaml_source_map, yaml_value_error_line
+from hardening.userfile import read_user_json, read_user_text
 from hardening.validation import validate
 
 SeverityName = str
@@ -136,16 +136,13 @@ class GateDecision:
 
 
 def _load_yaml(path: Path, error: type[PolicyError] = PolicyError) -> tuple[Any, SourceMap]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(
-            "file not found",
-            location=Location(path),
-            hint="create it (README: 'Policies, gate and suppressions') or point hardening.toml at it",
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:  # not UTF-8 is bad input, not a crash
-        raise error(f"cannot read: {exc}", location=Location(path)) from None
+    text = read_user_text(
+        path,
+        error=error,
+        what="the file",
+        missing="file not found",
+        missing_hint="create it (README: 'Policies, gate and suppressions') or point hardening.toml at it",
+    )
     try:
         data = yaml.safe_load(text)
         smap = yaml_source_map(text)
@@ -213,21 +210,18 @@ def _key_json(finding: Finding) -> list[str]:
 
 
 def write_baseline(path: Path, image: str, findings: Iterable[Finding]) -> int:
-    from hardening.atomic import write_text_atomic
+    from hardening.atomic import write_json
 
     keys = sorted({tuple(_key_json(f)) for f in findings})
     doc = {"schema_version": 1, "image": image, "accepted": [list(k) for k in keys]}
-    write_text_atomic(path, json.dumps(doc, indent=2) + "\n")
+    write_json(path, doc, sort_keys=False)
     return len(keys)
 
 
 def load_baseline(path: Path) -> frozenset[tuple[str, ...]]:
     if not path.is_file():
         return frozenset()
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PolicyError(f"baseline is not valid JSON: {exc}", location=Location(path)) from None
+    doc = read_user_json(path, error=PolicyError, what="the baseline")
     accepted = doc.get("accepted") if isinstance(doc, dict) else None
     if not isinstance(accepted, list) or not all(
         isinstance(k, list) and len(k) == 5 and all(isinstance(p, str) for p in k) for k in accepted

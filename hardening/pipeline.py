@@ -9,20 +9,20 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import subprocess  # nosec B404 - fixed argument lists only
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hardening import __version__
-from hardening.atomic import write_text_atomic
+from hardening.atomic import write_json
 from hardening.base import ensure_base
 from hardening.build.docker import DockerBuilder
 from hardening.build.interface import BuildResult
 from hardening.catalog import Catalog, ImageSpec
 from hardening.errors import BuildError, DockerfileError, HardeningError, OutputError, RenderError
+from hardening.process import run_program
 from hardening.render import RenderedDockerfile, check_drift, render
 
 if TYPE_CHECKING:  # the docker SDK is slow to import and only needed to talk to the engine
@@ -79,13 +79,12 @@ def latest_build(catalog: Catalog, image: str) -> tuple[RunDir, dict[str, object
 
 
 def _git(root: Path, *args: str) -> str | None:
+    # Outside a git checkout (a source tarball) the labels say "unknown"; that is no error.
     try:
-        result = subprocess.run(  # nosec B603 B607 - fixed argv
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=20, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        result = run_program(["git", *args], what="git", error=BuildError, timeout=20, cwd=root)
+    except BuildError:
         return None
-    return result.stdout.strip() if result.returncode == 0 else None
+    return result.output.strip() if result.returncode == 0 else None
 
 
 def source_identity(root: Path) -> tuple[str, str]:
@@ -140,10 +139,6 @@ def prepare_context(catalog: Catalog, spec: ImageSpec) -> None:
         catalog.root / spec.context_dir / "wheels",
         python_version=python_version,
     )
-
-
-def write_json(path: Path, data: Mapping[str, object] | list[object]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def build_images(

@@ -9,17 +9,17 @@ gate passed; a failing image leaves its previous release tags untouched.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 from hardening import __version__
-from hardening.atomic import write_text_atomic
+from hardening.atomic import write_json, write_text_atomic
 from hardening.build.interface import BuildResult
 from hardening.catalog import Catalog, ImageSpec
 from hardening.engine.client import Engine
+from hardening.engine.saved import saved_image
 from hardening.errors import OutputError
 from hardening.findings import Finding, Origin, Severity, SourceLocation
 from hardening.gate import GateDecision, GatePolicy, decide, load_baseline
@@ -27,7 +27,7 @@ from hardening.history import GateResult, HistoryRecord, SeverityCounts, append_
 from hardening.inspect.cache import default_cache_dir, inspect_cached
 from hardening.inspect.facts import ImageFacts
 from hardening.locate import PYTHON_KINDS, Locator, environment_of
-from hardening.pipeline import LineSink, RunDir, build_images, render_checked, write_json
+from hardening.pipeline import LineSink, RunDir, build_images, render_checked
 from hardening.policy.config import Policy, load_policies
 from hardening.policy.service import CHECK_RECORD, CheckReport, binary_names, run_checks
 from hardening.release import Promotion, promote
@@ -37,6 +37,7 @@ from hardening.report.markdown import ImageSummary, render_summary
 from hardening.report.sarif import ToolInfo, build_sarif, write_sarif
 from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
 from hardening.scan.service import SBOM_FILE, SCAN_FILE, write_scan_record
+from hardening.userfile import read_user_json
 
 FINDINGS_FILE = "findings.json"
 SARIF_FILE = "results.sarif"
@@ -90,17 +91,7 @@ def _inspect_and_scan(
     out_dir: Path,
 ) -> tuple[ImageFacts, ScanResult]:
     """Save the candidate once; the inspector and the scanner read the same tarball."""
-    with tempfile.TemporaryDirectory(prefix="hardening-run-") as tmp:
-        os.chmod(tmp, 0o700)
-        tar_path = Path(tmp) / "image.tar"
-        try:
-            with tar_path.open("wb") as handle:
-                engine.save(build.image_id, handle)
-        except OSError as exc:
-            raise OutputError(
-                f"cannot write the image tarball of {build.candidate_ref}: {exc}",
-                hint="check free space in the temporary directory (TMPDIR)",
-            ) from exc
+    with saved_image(engine, build.image_id, prefix="hardening-run-") as tar_path:
         facts = inspect_cached(
             tar_path,
             reference=build.candidate_ref,
@@ -299,17 +290,11 @@ def run_pipeline(
 
 def load_findings_record(path: Path) -> tuple[dict[str, object], list[Finding]]:
     """A scan.json or check.json record and its findings, validated."""
-    import json
 
     from hardening.errors import Location, ReportInputError
     from hardening.report.jsonreport import parse_findings
 
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportInputError("no such file", location=Location(path)) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportInputError(f"not a readable JSON record: {exc}", location=Location(path)) from None
+    doc = read_user_json(path, error=ReportInputError, what="the record", missing="no such file")
     if not isinstance(doc, dict):
         raise ReportInputError("expected a JSON object", location=Location(path))
     return doc, parse_findings(doc.get("findings"), source=path)

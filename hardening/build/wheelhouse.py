@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
-import subprocess  # argument lists only, never a shell  # nosec B404
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from hardening.errors import BuildError, ConfigError, Location
+from hardening.process import run_program
+from hardening.userfile import read_user_text
 
 # pip accepts these algorithms in --hash; weaker ones would defeat the point of the lock.
 SUPPORTED_HASHES = frozenset({"sha256", "sha384", "sha512"})
@@ -80,14 +81,12 @@ class WheelhouseResult:
 
 def parse_lock(lock_file: Path) -> tuple[LockedRequirement, ...]:
     """Read a pip-compile style lock; every requirement must be ``==``-pinned and hashed."""
-    try:
-        text = lock_file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the lock file: {exc.strerror or exc}",
-            location=Location(lock_file),
-            hint="generate it with pip-compile --generate-hashes (see the image README)",
-        ) from exc
+    text = read_user_text(
+        lock_file,
+        error=ConfigError,
+        what="the lock file",
+        hint="generate it with pip-compile --generate-hashes (see the image README)",
+    )
 
     requirements: list[LockedRequirement] = []
     seen: dict[NormalizedName, int] = {}
@@ -429,41 +428,25 @@ def _run_pip_download(
         argv.extend(["--platform", platform])
     argv.extend(["-r", str(lock_file), "-d", str(dest)])
     command = shlex.join(argv)
-    try:
-        completed = subprocess.run(  # fixed argument list, no shell  # nosec B603
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BuildError(
-            f"pip download did not finish within {timeout:g} s",
-            location=Location(lock_file),
-            details=_tail(_as_text(exc.output)),
-            hint=f"check the network to the package index, or raise the timeout; ran: {command}",
-        ) from exc
+    completed = run_program(
+        argv,
+        what="pip download",
+        error=BuildError,
+        timeout=timeout,
+        merge_stderr=True,
+        location=Location(lock_file),
+        timeout_hint=f"check the network to the package index, or raise the timeout; ran: {command}",
+    )
     if completed.returncode != 0:
         raise BuildError(
             f"pip download failed with exit code {completed.returncode}",
             location=Location(lock_file),
-            details=_tail(completed.stdout),
+            details=_tail(completed.output),
             hint=(
                 "a hash mismatch means the lock and the index disagree: refresh the lock "
                 f"(see the image README); ran: {command}"
             ),
         )
-
-
-def _as_text(output: str | bytes | None) -> str:
-    if output is None:
-        return ""
-    if isinstance(output, bytes):
-        return output.decode("utf-8", errors="replace")
-    return output
 
 
 def _tail(output: str) -> str:

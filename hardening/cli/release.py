@@ -20,8 +20,8 @@ def release(ctx: Context, images: tuple[str, ...], registry: str) -> None:
     Digests are recorded in the run directory (release.json). Exit 1 when an image had no
     passing run (nothing of it is pushed), 3 when the registry fails.
     """
+    from hardening.atomic import write_json
     from hardening.engine.client import Engine
-    from hardening.pipeline import write_json
     from hardening.release import check_registry, latest_decision, release_refs
     from hardening.release import release as push_image
 

@@ -21,15 +21,13 @@ from hardening.errors import UsageError
 )
 def diff(old: Path, new: Path, json_out: Path | None, md_out: Path | None) -> None:
     """Fixed, new and unchanged findings between two run directories or two SARIF files."""
-    import json
-
-    from hardening.atomic import write_text_atomic
+    from hardening.atomic import write_json, write_text_atomic
     from hardening.diff import diff_findings, diff_json, diff_markdown, load_findings
 
     result = diff_findings(load_findings(old), load_findings(new))
     text = diff_markdown(result, str(old), str(new))
     if json_out:
-        write_text_atomic(json_out, json.dumps(diff_json(result, str(old), str(new)), indent=2) + "\n")
+        write_json(json_out, diff_json(result, str(old), str(new)), sort_keys=False)
     if md_out:
         write_text_atomic(md_out, text)
     echo(text.rstrip())

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess  # nosec B404 - fixed argument lists only
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from hardening.engine.client import Engine
 from hardening.errors import EngineError
+from hardening.process import Completed, run_program, spawn_daemon
 
 STATE_DIR = Path(os.environ.get("HARDENING_STATE_DIR", "/run/hardening"))
 PID_FILE_NAME = "dockerd.pid"
@@ -35,10 +35,10 @@ class EngineStatus:
     message: str = ""
 
 
-def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(argv: list[str], timeout: float) -> Completed:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    return subprocess.run(  # nosec B603 - argv is a fixed list, no shell
-        argv, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    return run_program(
+        argv, what=f"`{' '.join(argv)}`", error=EngineError, timeout=timeout, env=env, merge_stderr=True
     )
 
 
@@ -59,19 +59,16 @@ def apt_install(packages: list[str]) -> None:
             hint="install a Docker engine by the means of this distribution, then retry",
         )
     argv = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
-    try:
+    result = _run(argv, APT_TIMEOUT)
+    if result.returncode != 0:
+        update = _run(["apt-get", "update", "-q"], APT_TIMEOUT)
+        if update.returncode != 0:
+            raise EngineError("apt-get update failed", details=update.tail(15))
         result = _run(argv, APT_TIMEOUT)
-        if result.returncode != 0:
-            update = _run(["apt-get", "update", "-q"], APT_TIMEOUT)
-            if update.returncode != 0:
-                raise EngineError("apt-get update failed", details=_tail(update.stdout + update.stderr))
-            result = _run(argv, APT_TIMEOUT)
-    except subprocess.TimeoutExpired as exc:
-        raise EngineError(f"`{' '.join(argv)}` did not finish in {APT_TIMEOUT:.0f} s") from exc
     if result.returncode != 0:
         raise EngineError(
             f"`{' '.join(argv)}` failed with exit code {result.returncode}",
-            details=_tail(result.stdout + result.stderr),
+            details=result.tail(15),
         )
 
 
@@ -136,14 +133,8 @@ def engine_up(
     stale = _read_pid(DOCKER_PID_FILE)
     if stale is not None and not _pid_alive(stale):
         DOCKER_PID_FILE.unlink(missing_ok=True)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(  # nosec B603 - fixed argv
-            [dockerd],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # outlives this command; stopped by `engine down`
-        )
+    # dockerd outlives this command; `engine down` stops it by the pid recorded here.
+    process = spawn_daemon([dockerd], log=log_path, what="dockerd", error=EngineError)
     pid_file.write_text(f"{process.pid}\n")
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:

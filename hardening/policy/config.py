@@ -21,6 +21,7 @@ from hardening.inspect.pydist import normalise_name
 from hardening.policy.interface import CheckConfig, Floor
 from hardening.policy.registry import CheckId
 from hardening.sourcemap import yaml_source_map, yaml_value_error_line
+from hardening.userfile import read_user_text
 from hardening.validation import validate
 
 SeverityName = Literal["low", "medium", "high", "critical"]
@@ -176,12 +177,9 @@ def parse_policy(text: str, shown: str) -> PolicyModel:
 
 def load_policy_file(path: Path, shown: str | None = None) -> PolicyModel:
     display = shown or str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError("policy file not found", location=Location(display)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read the policy: {exc}", location=Location(display)) from None
+    text = read_user_text(
+        path, error=PolicyError, what="the policy", shown=display, missing="policy file not found"
+    )
     return parse_policy(text, display)
 
 

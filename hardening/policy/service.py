@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hardening.atomic import write_text_atomic
+from hardening.atomic import write_json
 from hardening.catalog import Catalog, ImageSpec
 from hardening.dockerfile import parse_dockerfile
-from hardening.errors import Location, PolicyError, UsageError
+from hardening.engine.saved import saved_image
+from hardening.errors import PolicyError, UsageError
 from hardening.findings import Finding, Severity
 from hardening.inspect.cache import default_cache_dir, inspect_cached
 from hardening.inspect.facts import DEFAULT_BINARY_NAMES, ImageFacts
@@ -23,6 +21,7 @@ from hardening.policy.config import Policy, load_policies
 from hardening.policy.interface import CheckContext
 from hardening.policy.registry import CheckId
 from hardening.render import RenderedDockerfile
+from hardening.userfile import read_user_text
 
 if TYPE_CHECKING:  # the docker SDK is slow to import and only needed to talk to the engine
     from hardening.engine.client import Engine
@@ -103,11 +102,7 @@ def inspect_ref(
     engine: Engine, ref: str, *, names: Iterable[str], reference: str | None = None
 ) -> ImageFacts:
     """Save ``ref`` to a private temporary file and inspect it; the file is always removed."""
-    with tempfile.TemporaryDirectory(prefix="harden-check-") as directory:
-        os.chmod(directory, 0o700)
-        archive = Path(directory) / "image.tar"
-        with archive.open("wb") as handle:
-            engine.save(ref, handle)
+    with saved_image(engine, ref, prefix="harden-check-") as archive:
         return inspect_cached(
             archive, reference=reference or ref, binary_names=names, cache_dir=default_cache_dir()
         )
@@ -140,7 +135,7 @@ def check_images(
         findings = run_checks(policy, image=spec.name, facts=facts, rendered=rendered)
         report = CheckReport(spec.name, findings, policy.fail_level, candidate, policy.sources)
         target = (run or build_run).image_dir(spec.name) / CHECK_RECORD
-        write_text_atomic(target, json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+        write_json(target, report.to_json())
         reports.append(report)
     return reports
 
@@ -154,16 +149,13 @@ def check_ref(ref: str, engine: Engine, policies: Sequence[Path], out_dir: Path 
     if out_dir is not None:
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in ref)
         target = out_dir / safe / CHECK_RECORD
-        write_text_atomic(target, json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+        write_json(target, report.to_json())
     return report
 
 
 def dockerfile_as_rendered(path: Path, *, root: Path | None = None) -> RenderedDockerfile:
     """A Dockerfile that is not a catalog rendering: findings point at it, with no template line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the Dockerfile: {exc}", location=Location(path)) from None
+    text = read_user_text(path, error=UsageError, what="the Dockerfile")
     shown = path
     if root is not None:
         try:

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hardening.atomic import write_text_atomic
-from hardening.errors import Location, ReportInputError
+from hardening.atomic import write_json
+from hardening.errors import ReportInputError
 from hardening.findings import Finding, Origin, Severity, SourceLocation
 from hardening.report._common import JsonReader, kind_of, sorted_findings
+from hardening.userfile import read_user_json
 
 SCHEMA_VERSION = 1
 
@@ -75,27 +76,19 @@ def dumps(report: Mapping[str, Any]) -> str:
 
 
 def write_report(path: Path, report: Mapping[str, Any]) -> None:
-    """Write atomically (temporary file in the same directory, then ``os.replace``)."""
-    write_text_atomic(path, dumps(report))
+    """Write atomically; fields stay in the order ``build_report`` gives them."""
+    write_json(path, report, sort_keys=False, ensure_ascii=False)
 
 
 def load_report(path: Path) -> tuple[str, list[Finding]]:
     """The image and findings of a JSON report written by ``write_report``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReportInputError(
-            f"cannot read the JSON report: {exc}",
-            location=Location(path),
-            hint="pass a report written by `harden` (reports/<image>.json)",
-        ) from exc
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReportInputError(
-            f"not valid JSON: {exc.msg} (column {exc.colno})",
-            location=Location(path, exc.lineno),
-        ) from exc
+    doc = read_user_json(
+        path,
+        error=ReportInputError,
+        what="the JSON report",
+        missing="no such file",
+        hint="pass a report written by `harden` (scans/runs/<run>/<image>/findings.json)",
+    )
     return parse_report(doc, source=path)
 
 

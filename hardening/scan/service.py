@@ -8,17 +8,16 @@ ships is the image. A ``scan.json`` appears only after a scan succeeded, so an a
 from __future__ import annotations
 
 import contextlib
-import json
 import re
-import tempfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hardening.atomic import write_text_atomic
+from hardening.atomic import write_json
 from hardening.catalog import Catalog, ImageSpec
 from hardening.engine.client import Engine
-from hardening.errors import OutputError, ScannerError
+from hardening.engine.saved import TAR_NAME, private_dir, save_image
+from hardening.errors import ScannerError
 from hardening.pipeline import RunDir, latest_build
 from hardening.scan.interface import Scanner, ScannerKind, ScanOptions, ScanResult, ScanTarget
 
@@ -122,11 +121,12 @@ def _scan_one(
     with contextlib.suppress(FileNotFoundError):
         scan_file.unlink()
     options = replace(options, sbom_path=out_dir / SBOM_FILE)
-    with tempfile.TemporaryDirectory(prefix="hardening-scan-") as tmp:
-        target = ScanTarget(image=image, ref=ref, image_id=image_id, tar_path=Path(tmp) / "image.tar")
+    with private_dir("hardening-scan-") as tmp:
+        target = ScanTarget(image=image, ref=ref, image_id=image_id, tar_path=tmp / TAR_NAME)
+        # A stored result for this very image spares the `docker save`.
         result = scanner.lookup(target, options)
         if result is None:
-            _save(engine, ref, target.tar_path)
+            save_image(engine, ref, target.tar_path)
             result = scanner.scan(target, options)
     write_scan_record(scan_file, image, ref, image_id, result, options, extra=extra)
     return result
@@ -160,15 +160,4 @@ def write_scan_record(
         **(extra or {}),
         "findings": [finding.to_json() for finding in result.findings],
     }
-    write_text_atomic(path, json.dumps(document, indent=2, sort_keys=True) + "\n")
-
-
-def _save(engine: Engine, ref: str, tar_path: Path) -> None:
-    try:
-        with tar_path.open("wb") as handle:
-            engine.save(ref, handle)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write the image tarball of {ref} to {tar_path}: {exc}",
-            hint="check free space in the temporary directory (TMPDIR)",
-        ) from exc
+    write_json(path, document)

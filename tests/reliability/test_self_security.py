@@ -13,13 +13,11 @@ from tests.reliability import cases
 
 PACKAGE = REPO_ROOT / "hardening"
 
-# Popen calls that are managed with a timeout elsewhere, each with why.
-POPEN_ALLOWLIST = {
-    # dockerd is meant to outlive `harden engine up`; readiness is polled with a deadline.
-    "hardening/engine/provision.py",
-    # Trivy: Popen in its own process group, then wait(timeout=...) and killpg on expiry.
-    "hardening/scan/trivy/process.py",
-}
+# The one module that runs other programs: Popen in a process group of its own, then
+# wait(timeout=...) and killpg on expiry or interrupt; and dockerd, meant to outlive
+# `harden engine up`, whose readiness its caller polls with a deadline.
+RUNNER = "hardening/process.py"
+POPEN_ALLOWLIST = {RUNNER}
 
 
 def _sources() -> list[Path]:
@@ -51,10 +49,21 @@ def _subprocess_calls(tree: ast.AST) -> list[ast.Call]:
     return calls
 
 
+def _imports_subprocess(tree: ast.AST) -> bool:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import) and any(alias.name == "subprocess" for alias in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "subprocess":
+            return True
+    return False
+
+
 def test_subprocess_list_and_timeout() -> None:
     problems = []
     for path in _sources():
         relative = path.relative_to(REPO_ROOT).as_posix()
+        if relative != RUNNER and _imports_subprocess(ast.parse(path.read_text())):
+            problems.append(f"{relative}: imports subprocess; run programs through {RUNNER}")
         for call in _subprocess_calls(ast.parse(path.read_text())):
             where = f"{relative}:{call.lineno}"
             argv = call.args[0] if call.args else None

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
+from hardening.atomic import write_json
 from hardening.catalog import load_catalog
 from hardening.engine.client import OWNER_LABEL, Engine
 from hardening.errors import ExitCode
 from hardening.findings import Finding, Severity
-from hardening.pipeline import RunDir, new_run_dir, write_json
+from hardening.pipeline import RunDir, new_run_dir
 from hardening.scan.interface import ScanOptions
 from hardening.scan.service import SBOM_FILE, SCAN_FILE, scan_images, scan_ref
 from hardening.scan.trivydb import build_db, write_metadata

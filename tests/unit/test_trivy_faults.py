@@ -12,10 +12,11 @@ from typing import IO, Any
 
 import pytest
 
+from hardening.atomic import write_json
 from hardening.catalog import load_catalog
 from hardening.engine.client import ImageInfo
 from hardening.errors import ExitCode, ScannerError
-from hardening.pipeline import RunDir, new_run_dir, write_json
+from hardening.pipeline import RunDir, new_run_dir
 from hardening.scan.interface import ScanOptions, ScanTarget
 from hardening.scan.service import SBOM_FILE, SCAN_FILE, scan_images, scan_ref
 from hardening.scan.trivy import CACHE_SUBDIR, OFFLINE_FLAGS, TrivyScanner, resolve_binary
