@@ -85,6 +85,7 @@ def parse_lock(lock_file: Path) -> tuple[LockedRequirement, ...]:
         lock_file,
         error=ConfigError,
         what="the lock file",
+        missing="cannot read the lock file: it does not exist",
         hint="generate it with pip-compile --generate-hashes (see the image README)",
     )
 

@@ -78,5 +78,5 @@ def test_bad_inputs(tmp_path: Path) -> None:
         load_findings(tmp_path)
     garbage = tmp_path / "x.json"
     garbage.write_text("{not json")
-    with pytest.raises(ReportInputError, match="x.json:1: the file is not valid JSON"):
+    with pytest.raises(ReportInputError, match=r"x\.json:1: the file is not valid JSON"):
         load_findings(garbage)
