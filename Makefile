@@ -27,10 +27,11 @@ engine: setup
 base: engine
 	$(BIN)/harden base
 
-# Trivy's vulnerability DB, built from the advisories in this repository (nothing to download).
+# Trivy's vulnerability DB, built from the full Go and PyPA exports plus the organisation's own
+# advisories, all in this repository (nothing to download; see advisories/upstream/README.md).
 TRIVY_CACHE ?= $(HOME)/.cache/hardening/trivy
 db: setup
-	$(BIN)/harden db build advisories --cache-dir $(TRIVY_CACHE)
+	$(BIN)/harden db build advisories/upstream/Go.zip advisories/upstream/PyPI.zip advisories --cache-dir $(TRIVY_CACHE)
 
 # The main job: render check, build, policy checks, scan, reports and gate for every image.
 run: base db

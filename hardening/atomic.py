@@ -10,7 +10,9 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from hardening.errors import InfrastructureError, Location, OutputError
 
@@ -70,3 +72,38 @@ def write_json(
     something (the findings report keeps its field order), one trailing newline, atomic."""
     text = json.dumps(data, indent=2, sort_keys=sort_keys, ensure_ascii=ensure_ascii) + "\n"
     write_text_atomic(path, text, mode=mode, error=error)
+
+
+@contextlib.contextmanager
+def open_atomic(
+    path: Path,
+    *,
+    mode: int = 0o644,
+    error: type[InfrastructureError] = OutputError,
+    hint: str = _HINT,
+) -> Iterator[BinaryIO]:
+    """A binary handle whose content replaces ``path`` when the block ends without an error.
+
+    For outputs too large to hold in memory (a vulnerability DB written as it is produced).
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise error(f"cannot write: {exc.strerror or exc}", location=Location(path), hint=hint) from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w+b") as handle:
+            os.fchmod(handle.fileno(), mode)
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise error(f"cannot write: {exc.strerror or exc}", location=Location(path), hint=hint) from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

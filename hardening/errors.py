@@ -142,6 +142,16 @@ class DatabaseError(InfrastructureError):
     title = "cannot write the vulnerability database"
 
 
+class DatabaseInvalid(InfrastructureError):
+    """A vulnerability DB (in the cache, or served by a registry) is not one Trivy can use."""
+
+    title = "the vulnerability database is not usable"
+
+
+class DatabasePullError(InfrastructureError):
+    title = "cannot pull the vulnerability database"
+
+
 class RegistryError(InfrastructureError):
     title = "registry operation failed"
 

@@ -23,11 +23,11 @@ import jsonschema
 import pytest
 
 from hardening.catalog import Catalog, load_catalog
+from hardening.db.build import build_db
 from hardening.engine.client import Engine
 from hardening.report.github_rules import check_github_rules
 from hardening.report.jsonreport import load_report
 from hardening.scan.trivy import CACHE_SUBDIR
-from hardening.scan.trivydb import build_db
 from tests.conftest import REPO_ROOT, SARIF_SCHEMA
 
 pytestmark = [pytest.mark.docker, pytest.mark.trivy]

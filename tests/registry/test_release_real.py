@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from hardening.db.build import build_db
 from hardening.engine.client import Engine
-from hardening.scan.trivydb import build_db
 from tests.conftest import REPO_ROOT
 from tests.registry.server import RegistryServer, free_port
 

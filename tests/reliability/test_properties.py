@@ -126,7 +126,7 @@ def test_trivy_json(text: str) -> None:
 @SETTINGS
 @given(st.one_of(documents(_OSV), _json_values().map(json.dumps)))
 def test_osv_record(text: str) -> None:
-    from hardening.scan.trivydb import load_record
+    from hardening.db.osv import load_record
 
     path = _in_file("GHSA-aaaa-bbbb-cccc.json", text)
     try:

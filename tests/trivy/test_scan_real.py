@@ -17,13 +17,14 @@ import pytest
 
 from hardening.atomic import write_json
 from hardening.catalog import load_catalog
+from hardening.db.build import build_db
+from hardening.db.metadata import write_metadata
 from hardening.engine.client import OWNER_LABEL, Engine
 from hardening.errors import ExitCode
 from hardening.findings import Finding, Severity
 from hardening.pipeline import RunDir, new_run_dir
 from hardening.scan.interface import ScanOptions
 from hardening.scan.service import SBOM_FILE, SCAN_FILE, scan_images, scan_ref
-from hardening.scan.trivydb import build_db, write_metadata
 
 pytestmark = [pytest.mark.trivy, pytest.mark.docker]
 

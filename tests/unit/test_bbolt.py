@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hardening.errors import DatabaseError
-from hardening.scan import bbolt
+from hardening.db import bbolt, bboltread
+from hardening.errors import DatabaseError, DatabaseInvalid
 
 PAGE = bbolt.PAGE_SIZE
 
@@ -22,7 +22,7 @@ def page_header(data: bytes, pgid: int) -> tuple[int, int, int, int]:
 
 
 def pages_with_flag(data: bytes, flag: int) -> list[int]:
-    reader = bbolt.Reader(data)
+    reader = bboltread.Reader(data)
     found = []
     pgid = 3
     while pgid < reader.meta.high_water:
@@ -60,7 +60,7 @@ class TestEmptyDatabase:
             assert checksum == bbolt.fnv1a64(data[start : start + 56])
 
     def test_reader_sees_nothing_and_no_problems(self) -> None:
-        reader = bbolt.Reader(bbolt.encode({}))
+        reader = bboltread.Reader(bbolt.encode({}))
         assert reader.tree() == {}
         assert reader.check() == []
         assert reader.freelist() == []
@@ -77,7 +77,7 @@ class TestKeys:
     def test_keys_are_stored_in_bytewise_order(self) -> None:
         keys = [b"\xff", b"a", b"B", b"aa", b"0", b"A"]
         data = bbolt.encode({b"bucket": dict.fromkeys(keys, b"v")}, inline=False)
-        reader = bbolt.Reader(data)
+        reader = bboltread.Reader(data)
         (leaf,) = [p for p in pages_with_flag(data, bbolt.LEAF_PAGE) if p != reader.meta.root]
         stored = [key for _, key, _ in reader._walk(reader._node(leaf))]
         assert stored == sorted(keys)
@@ -85,7 +85,7 @@ class TestKeys:
 
     def test_element_positions_are_relative_to_each_element(self) -> None:
         data = bbolt.encode({b"b": {b"k1": b"v1", b"k2": b"value2"}}, inline=False)
-        reader = bbolt.Reader(data)
+        reader = bboltread.Reader(data)
         (leaf,) = [p for p in pages_with_flag(data, bbolt.LEAF_PAGE) if p != reader.meta.root]
         base = leaf * PAGE
         first = struct.unpack_from("<IIII", data, base + 16)
@@ -111,7 +111,7 @@ class TestKeys:
         data = bytearray(bbolt.encode({b"b": {b"k1": b"x", b"k2": b"y"}}, inline=False))
         offset = data.index(b"k2y")
         data[offset : offset + 2] = b"k0"
-        problems = bbolt.Reader(bytes(data)).check()
+        problems = bboltread.Reader(bytes(data)).check()
         assert any("out of order" in p for p in problems)
 
 
@@ -127,13 +127,13 @@ class TestNestedBuckets:
 
     @pytest.mark.parametrize("inline", [True, False])
     def test_round_trip(self, inline: bool) -> None:
-        reader = bbolt.Reader(bbolt.encode(self.TREE, inline=inline))
+        reader = bboltread.Reader(bbolt.encode(self.TREE, inline=inline))
         assert reader.tree() == self.TREE
         assert reader.check() == []
 
     def test_bucket_values_carry_the_bucket_flag_and_a_root_page(self) -> None:
         data = bbolt.encode(self.TREE, inline=False)
-        reader = bbolt.Reader(data)
+        reader = bboltread.Reader(data)
         entries = list(reader._walk(reader._node(reader.meta.root)))
         assert [key for _, key, _ in entries] == sorted(self.TREE)
         for flags, _key, value in entries:
@@ -144,7 +144,7 @@ class TestNestedBuckets:
 
     def test_small_leaf_buckets_are_inlined(self) -> None:
         data = bbolt.encode(self.TREE, inline=True)
-        reader = bbolt.Reader(data)
+        reader = bboltread.Reader(data)
         entries = {key: value for _, key, value in reader._walk(reader._node(reader.meta.root))}
         # A bucket holding only values, small enough, is stored inline with root 0.
         root, _ = struct.unpack_from("<QQ", entries[b"vulnerability"], 0)
@@ -156,7 +156,7 @@ class TestNestedBuckets:
 
     def test_inline_bucket_larger_than_a_quarter_page_gets_its_own_page(self) -> None:
         tree = {b"b": {b"k": b"x" * (PAGE // 4)}}
-        reader = bbolt.Reader(bbolt.encode(tree))
+        reader = bboltread.Reader(bbolt.encode(tree))
         (entry,) = reader._walk(reader._node(reader.meta.root))
         assert struct.unpack_from("<QQ", entry[2], 0)[0] != 0
         assert reader.tree() == tree
@@ -166,7 +166,7 @@ class TestLargeNodes:
     def test_a_large_value_spans_overflow_pages(self) -> None:
         value = bytes(range(256)) * 40  # 10240 bytes
         data = bbolt.encode({b"b": {b"big": value}})
-        reader = bbolt.Reader(data)
+        reader = bboltread.Reader(data)
         leaves = pages_with_flag(data, bbolt.LEAF_PAGE)
         overflows = {p: page_header(data, p)[3] for p in leaves}
         # 16 header + 16 element + 3 key + 10240 value = 10275 bytes: three pages.
@@ -180,7 +180,7 @@ class TestLargeNodes:
         data = bbolt.encode({b"b": bucket})
         branches = pages_with_flag(data, bbolt.BRANCH_PAGE)
         assert branches
-        reader = bbolt.Reader(data)
+        reader = bboltread.Reader(data)
         for branch in branches:
             keys = [key for key, _ in reader.branch_refs(reader._node(branch))]
             assert keys == sorted(keys)
@@ -192,7 +192,7 @@ class TestLargeNodes:
             b"a": {f"{i:04d}".encode(): b"x" * (i % 700) for i in range(400)},
             b"b": {b"nested": {b"deeper": {b"k": b"v" * 9000}}},
         }
-        reader = bbolt.Reader(bbolt.encode(tree))
+        reader = bboltread.Reader(bbolt.encode(tree))
         assert reader.check() == []
         assert reader.freelist() == []
 
@@ -201,7 +201,7 @@ class TestMetaValidation:
     def test_a_corrupt_meta_page_falls_back_to_the_other(self) -> None:
         data = bytearray(bbolt.encode({b"b": {b"k": b"v"}}))
         data[PAGE + 16 + 20] ^= 0xFF  # meta page 1: root pgid, now failing its checksum
-        reader = bbolt.Reader(bytes(data))
+        reader = bboltread.Reader(bytes(data))
         assert not reader.metas[1].valid
         assert reader.meta.txid == 0
         assert reader.tree() == {b"b": {b"k": b"v"}}
@@ -210,8 +210,8 @@ class TestMetaValidation:
         data = bytearray(bbolt.encode({}))
         data[16] ^= 0xFF
         data[PAGE + 16] ^= 0xFF
-        with pytest.raises(DatabaseError, match="no valid meta page"):
-            bbolt.Reader(bytes(data))
+        with pytest.raises(DatabaseInvalid, match="no valid meta page"):
+            bboltread.Reader(bytes(data))
 
 
 class TestWrite:
@@ -226,7 +226,7 @@ class TestWrite:
         target = tmp_path / "trivy.db"
         target.write_bytes(b"old")
         bbolt.write(target, {b"b": {}})
-        assert bbolt.Reader.open(target).tree() == {b"b": {}}
+        assert bboltread.Reader.open(target).tree() == {b"b": {}}
 
     def test_unwritable_directory_is_a_database_error(self, tmp_path: Path) -> None:
         blocker = tmp_path / "file"
@@ -247,6 +247,6 @@ trees = st.recursive(
 @settings(max_examples=60, deadline=None)
 @given(st.dictionaries(keys, trees, max_size=5), st.booleans())
 def test_any_tree_round_trips_and_passes_the_check(tree: dict[bytes, Any], inline: bool) -> None:
-    reader = bbolt.Reader(bbolt.encode(tree, inline=inline))
+    reader = bboltread.Reader(bbolt.encode(tree, inline=inline))
     assert reader.tree() == tree
     assert reader.check() == []

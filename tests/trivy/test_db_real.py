@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from hardening.scan import bbolt, trivydb
+from hardening.db import bbolt, bboltread
+from hardening.db.build import build_db
+from hardening.db.metadata import write_metadata
 from hardening.scan.trivy import OFFLINE_FLAGS
 
 pytestmark = pytest.mark.trivy
@@ -110,7 +112,7 @@ def scan(cache: Path, root: Path) -> tuple[set[tuple[str, str, str, str]], dict[
 
 @pytest.fixture
 def cache(tmp_path: Path) -> Path:
-    trivydb.build_db([ADVISORIES], tmp_path / "cache", now=datetime.now(UTC))
+    build_db([ADVISORIES], tmp_path / "cache", now=datetime.now(UTC))
     return tmp_path / "cache"
 
 
@@ -184,8 +186,8 @@ def test_a_large_db_with_branch_and_overflow_pages(tmp_path: Path) -> None:
             ],
         }
         (synthetic / f"{record['id']}.json").write_text(json.dumps(record))
-    info = trivydb.build_db([ADVISORIES, synthetic], tmp_path / "cache", now=datetime.now(UTC))
-    reader = bbolt.Reader.open(info.path)
+    info = build_db([ADVISORIES, synthetic], tmp_path / "cache", now=datetime.now(UTC))
+    reader = bboltread.Reader.open(info.path)
     assert reader.check() == []
     headers = [reader.header(p) for p in range(3, reader.meta.high_water)]
     assert any(h.flags == bbolt.BRANCH_PAGE for h in headers)
@@ -204,7 +206,7 @@ def test_a_large_db_with_branch_and_overflow_pages(tmp_path: Path) -> None:
 
 
 def test_schema_version_1_makes_trivy_fail(cache: Path, tmp_path: Path) -> None:
-    trivydb.write_metadata(cache / "db", now=datetime.now(UTC), version=1)
+    write_metadata(cache / "db", now=datetime.now(UTC), version=1)
     root = debian_root(tmp_path / "root", setuptools_deb="66.1.1-1+deb12u2", perl="5.36.0-7+deb12u2", venv={})
     command = [str(TRIVY), "rootfs", "--cache-dir", str(cache), *OFFLINE, "--scanners", "vuln", str(root)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)

@@ -10,13 +10,17 @@ from typing import Any
 
 import pytest
 
+from hardening.db import bboltread
+from hardening.db.build import DbInfo, build_db
+from hardening.db.convert import PIP_BUCKET, normalize_pip_name
+from hardening.db.cvss import cvss3_base_score
+from hardening.db.osv import load_record
 from hardening.errors import ConfigError, DatabaseError
-from hardening.scan import bbolt, trivydb
 
 REPO = Path(__file__).resolve().parents[2]
 ADVISORIES = REPO / "advisories"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-PIP = trivydb.PIP_BUCKET.encode()
+PIP = PIP_BUCKET.encode()
 
 
 def osv(**overrides: Any) -> dict[str, Any]:
@@ -61,9 +65,9 @@ def write(directory: Path, *records: dict[str, Any]) -> Path:
     return directory
 
 
-def build(tmp_path: Path, *records: dict[str, Any]) -> tuple[trivydb.DbInfo, dict[bytes, Any]]:
-    info = trivydb.build_db([write(tmp_path / "adv", *records)], tmp_path / "cache", now=NOW)
-    reader = bbolt.Reader.open(info.path)
+def build(tmp_path: Path, *records: dict[str, Any]) -> tuple[DbInfo, dict[bytes, Any]]:
+    info = build_db([write(tmp_path / "adv", *records)], tmp_path / "cache", now=NOW)
+    reader = bboltread.Reader.open(info.path)
     assert reader.check() == []
     return info, reader.tree()
 
@@ -75,11 +79,13 @@ def decoded(value: Any) -> Any:
 
 class TestRepositoryAdvisories:
     def test_build_from_the_repository_advisories(self, tmp_path: Path) -> None:
-        info = trivydb.build_db([ADVISORIES], tmp_path, now=NOW)
+        info = build_db([ADVISORIES], tmp_path, now=NOW)
         assert info.path == tmp_path / "db" / "trivy.db"
         assert info.advisories == len(list(ADVISORIES.glob("*.json")))
-        assert info.updated_at == NOW
-        tree = bbolt.Reader.open(info.path).tree()
+        # The data's age, not the build's: the newest `modified` among the records.
+        newest = max(json.loads(p.read_text())["modified"] for p in ADVISORIES.glob("*.json"))
+        assert info.updated_at == datetime.fromisoformat(newest)
+        tree = bboltread.Reader.open(info.path).tree()
         pip: Any = tree[PIP]
         assert decoded(pip[b"setuptools"][b"CVE-2024-6345"]) == {
             "VendorIDs": ["GHSA-cx63-2mw6-8hw5"],
@@ -95,7 +101,7 @@ class TestRepositoryAdvisories:
         assert info.vulnerabilities == len(tree[b"vulnerability"])
 
     def test_a_cve_known_to_ghsa_and_debian_gets_one_merged_vulnerability(self, tmp_path: Path) -> None:
-        tree = bbolt.Reader.open(trivydb.build_db([ADVISORIES], tmp_path, now=NOW).path).tree()
+        tree = bboltread.Reader.open(build_db([ADVISORIES], tmp_path, now=NOW).path).tree()
         vulnerabilities: Any = tree[b"vulnerability"]
         vuln = decoded(vulnerabilities[b"CVE-2024-6345"])
         assert vuln["Severity"] == "HIGH"
@@ -112,7 +118,7 @@ class TestRepositoryAdvisories:
         assert "https://nvd.nist.gov/vuln/detail/CVE-2024-6345" in vuln["References"]
 
     def test_data_sources_name_every_advisory_bucket(self, tmp_path: Path) -> None:
-        tree = bbolt.Reader.open(trivydb.build_db([ADVISORIES], tmp_path, now=NOW).path).tree()
+        tree = bboltread.Reader.open(build_db([ADVISORIES], tmp_path, now=NOW).path).tree()
         sources: Any = tree[b"data-source"]
         assert decoded(sources[PIP])["ID"] == "ghsa"
         assert decoded(sources[b"debian 12"]) == {
@@ -127,7 +133,7 @@ class TestRepositoryAdvisories:
         files = sorted(ADVISORIES.glob("*.json"))
         assert len(files) >= 10
         for path in files:
-            record = trivydb.load_record(path)
+            record = load_record(path)
             assert path.stem == record.id
             assert f"`{path.name}`" in readme
         listed = set(re.findall(r"`([A-Z][A-Za-z0-9-]+\.json)`", readme))
@@ -144,8 +150,8 @@ class TestPip:
         }
 
     def test_normalize_pip_name_matches_trivy(self) -> None:
-        assert trivydb.normalize_pip_name("Zope_Interface") == "zope-interface"
-        assert trivydb.normalize_pip_name("zope.interface") == "zope.interface"
+        assert normalize_pip_name("Zope_Interface") == "zope-interface"
+        assert normalize_pip_name("zope.interface") == "zope.interface"
 
     def test_without_a_cve_the_record_id_is_the_key(self, tmp_path: Path) -> None:
         _, tree = build(tmp_path, osv(aliases=["PYSEC-2025-1"]))
@@ -248,7 +254,7 @@ class TestRefusals:
     def refuse(self, tmp_path: Path, record: dict[str, Any]) -> ConfigError:
         directory = write(tmp_path / "adv", record)
         with pytest.raises(ConfigError) as raised:
-            trivydb.build_db([directory], tmp_path / "cache", now=NOW)
+            build_db([directory], tmp_path / "cache", now=NOW)
         error = raised.value
         assert error.location is not None
         assert Path(error.location.path).name == f"{record['id']}.json"
@@ -259,7 +265,7 @@ class TestRefusals:
         path = tmp_path / "X-1.json"
         path.write_text('{\n  "id": "X-1",\n  "modified": \n}\n')
         with pytest.raises(ConfigError) as raised:
-            trivydb.build_db([path], tmp_path / "cache")
+            build_db([path], tmp_path / "cache")
         assert raised.value.location is not None
         assert raised.value.location.line == 4
 
@@ -297,7 +303,7 @@ class TestRefusals:
         path = tmp_path / "GHSA-aaaa-bbbb-cccc.json"
         path.write_text(json.dumps(record))
         with pytest.raises(ConfigError) as raised:
-            trivydb.build_db([path], tmp_path / "cache")
+            build_db([path], tmp_path / "cache")
         assert raised.value.location is not None
         assert raised.value.location.field == field, raised.value.details
 
@@ -344,34 +350,36 @@ class TestRefusals:
     def test_the_same_advisory_in_two_files(self, tmp_path: Path) -> None:
         directory = write(tmp_path / "adv", osv(), osv(id="GHSA-dddd-eeee-ffff"))
         with pytest.raises(ConfigError, match="also defined by"):
-            trivydb.build_db([directory], tmp_path / "cache")
+            build_db([directory], tmp_path / "cache")
 
     def test_missing_path(self, tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match="does not exist"):
-            trivydb.build_db([tmp_path / "nope"], tmp_path / "cache")
+            build_db([tmp_path / "nope"], tmp_path / "cache")
 
 
 class TestMetadata:
     def test_metadata_keeps_trivy_offline(self, tmp_path: Path) -> None:
-        trivydb.build_db([], tmp_path, now=NOW)
+        build_db([], tmp_path, now=NOW)
         metadata = json.loads((tmp_path / "db" / "metadata.json").read_text())
         assert metadata == {
             "Version": 2,
             "NextUpdate": "2036-11-23T12:00:00Z",
-            "UpdatedAt": "2026-11-26T12:00:00Z",
+            # Nothing was read, so the data is of no date (Go's zero time), not of the build's.
+            "UpdatedAt": "0001-01-01T00:00:00Z",
             "DownloadedAt": "2026-11-26T12:00:00Z",
+            "Hardening": {"Source": "built", "Contents": []},
         }
 
     def test_an_empty_db_still_has_the_buckets_trivy_needs(self, tmp_path: Path) -> None:
-        info = trivydb.build_db([], tmp_path, now=NOW)
-        assert bbolt.Reader.open(info.path).tree() == {b"data-source": {}, b"vulnerability": {}}
+        info = build_db([], tmp_path, now=NOW)
+        assert bboltread.Reader.open(info.path).tree() == {b"data-source": {}, b"vulnerability": {}}
         assert (info.advisories, info.vulnerabilities) == (0, 0)
 
     def test_unwritable_cache_is_a_database_error(self, tmp_path: Path) -> None:
         blocker = tmp_path / "cache"
         blocker.write_text("a file")
         with pytest.raises(DatabaseError):
-            trivydb.build_db([], blocker, now=NOW)
+            build_db([], blocker, now=NOW)
 
 
 @pytest.mark.parametrize(
@@ -388,7 +396,7 @@ class TestMetadata:
     ],
 )
 def test_cvss3_base_scores(vector: str, score: float) -> None:
-    assert trivydb.cvss3_base_score(vector) == score
+    assert cvss3_base_score(vector) == score
 
 
 @pytest.mark.parametrize(
@@ -397,4 +405,4 @@ def test_cvss3_base_scores(vector: str, score: float) -> None:
 )
 def test_cvss3_refuses_what_is_not_a_v3_vector(vector: str) -> None:
     with pytest.raises(ValueError):
-        trivydb.cvss3_base_score(vector)
+        cvss3_base_score(vector)
