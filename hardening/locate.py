@@ -18,14 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hardening.dockerfile import (
-    Dockerfile,
-    Instruction,
-    Stage,
-    parse_dockerfile,
-    parse_env,
-    parse_label,
-)
+from hardening.dockerfile import Dockerfile, Instruction, Stage, parse_dockerfile
 from hardening.findings import SourceLocation
 from hardening.inspect.facts import HistoryEntry, ImageFacts
 from hardening.render import RenderedDockerfile
@@ -194,10 +187,12 @@ class Locator:
 
     def defining_instruction(self, keyword: str, name: str) -> Instruction | None:
         """The last ENV / LABEL / ARG of the final image that sets ``name``, else FROM."""
-        parse = parse_label if keyword == "LABEL" else parse_env
         found = None
         for instruction in self.final_instructions:
-            if instruction.keyword == keyword and any(key == name for key, _ in parse(instruction.arguments)):
+            if instruction.keyword != keyword:
+                continue
+            pairs = instruction.declared_args() if keyword == "ARG" else instruction.assignments()
+            if any(key == name for key, _ in pairs):
                 found = instruction
         return found or self.base_from
 

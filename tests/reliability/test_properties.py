@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hardening.errors import ConfigError, PolicyError, ReportInputError, ScannerError
+from hardening.errors import ConfigError, DockerfileError, PolicyError, ReportInputError, ScannerError
 from tests.reliability import cases
 from tests.reliability.harness import GATE, POLICY, catalog_toml
 
@@ -176,8 +176,12 @@ def test_history_line(lines: list[str]) -> None:
 def test_dockerfile(text: str) -> None:
     from hardening.dockerfile import parse_dockerfile
 
-    # The parser keeps what it does not understand as instructions; it must never raise.
-    parse_dockerfile(text, "Dockerfile")
+    # The engine's parser keeps unknown instructions and rejects what `docker build` rejects
+    # (an unterminated heredoc, `ENV A`, a NUL byte): as a DockerfileError naming the file.
+    try:
+        parse_dockerfile(text, "some/Dockerfile")
+    except DockerfileError as exc:
+        assert exc.location is not None and str(exc.location).startswith("some/Dockerfile")
 
 
 def test_every_property_is_registered() -> None:

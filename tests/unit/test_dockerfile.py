@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hardening.dockerfile import parse_arg, parse_dockerfile, parse_env
+from hardening.dockerfile import parse_dockerfile
 
 TEXT = """\
 # escape=\\
@@ -77,9 +77,11 @@ def test_backtick_escape_directive_and_exec_form() -> None:
 
 
 def test_parse_arg_and_env_forms() -> None:
-    assert parse_arg("A=1 B") == [("A", "1"), ("B", None)]
-    assert parse_env('A=1 B="x y"') == [("A", "1"), ("B", "x y")]
-    assert parse_env("LEGACY some value") == [("LEGACY", "some value")]
+    text = 'FROM a\nARG A=1 B\nENV A=1 B="x y"\nENV LEGACY some value\n'
+    arg, env, legacy = parse_dockerfile(text).stages[0].body
+    assert arg.declared_args() == [("A", "1"), ("B", None)]
+    assert env.assignments() == [("A", "1"), ("B", "x y")]
+    assert legacy.assignments() == [("LEGACY", "some value")]
 
 
 def test_empty_and_comment_only_files() -> None:
