@@ -58,9 +58,8 @@ def ours(tar: Path, image: str, cache_dir: Path | None) -> dict[str, int]:
     from hardening.catalog import load_catalog
     from hardening.inspect.cache import inspect_cached
     from hardening.policy.config import load_policies
-    from hardening.policy.interface import CheckContext
+    from hardening.policy.interface import ImageContext
     from hardening.policy.package_floors import PackageFloors
-    from hardening.policy.registry import CheckId
     from hardening.policy.service import binary_names
 
     catalog = load_catalog(REPO_ROOT / "hardening.toml")
@@ -72,8 +71,8 @@ def ours(tar: Path, image: str, cache_dir: Path | None) -> dict[str, int]:
         binary_names=binary_names(policy),
         cache_dir=cache_dir,
     )
-    config = policy.checks.get(CheckId.PACKAGE_FLOORS)
-    floors = PackageFloors().run(CheckContext(image, config, facts)) if config else []
+    config = policy.config_of(PackageFloors)
+    floors = PackageFloors().check_image(ImageContext(image, config, facts)) if config else []
     return {
         "dpkg": len(facts.dpkg_packages),
         "python": sum(len(env.distributions) for env in facts.python_envs),

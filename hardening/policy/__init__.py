@@ -1,5 +1,6 @@
 """Policy checks on built images and rendered Dockerfiles.
 
-``interface`` defines ``Check``; each check is one module; ``registry.CheckId`` lists them all
-explicitly; ``config`` reads policies/*.yaml; ``service`` runs them for the CLI.
+``interface`` defines ``ImageCheck`` and ``DockerfileCheck``; each check is one module whose
+class carries its metadata; ``options`` holds the option shapes checks share; ``registry.CheckId``
+lists every check explicitly; ``config`` reads and merges policies/*.yaml; ``service`` runs them.
 """

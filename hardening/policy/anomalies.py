@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from hardening.findings import Finding
-from hardening.policy.interface import Check, CheckContext
-from hardening.policy.setuid import allowed
+from hardening.findings import Finding, Severity
+from hardening.policy.interface import ImageCheck, ImageContext
+from hardening.policy.options import AllowPaths
 
 ANOMALY = "HARDEN-IMAGE-ANOMALY"
 
 
-class Anomalies(Check):
+class Anomalies(ImageCheck[AllowPaths]):
     id = "anomalies"
     rules = ((ANOMALY, "The image archive has a suspicious entry (path traversal, device file …)."),)
+    default_severity = Severity.HIGH
+    options_type = AllowPaths
 
-    def run(self, ctx: CheckContext) -> list[Finding]:
-        if ctx.facts is None:
-            return []
+    def check_image(self, ctx: ImageContext[AllowPaths]) -> list[Finding]:
         findings: list[Finding] = []
         for anomaly in ctx.facts.anomalies:
-            if allowed(anomaly.path, ctx.config.allow):
+            if ctx.options.allows(anomaly.path):
                 continue
-            where = ctx.locator.locate_path(anomaly.path, anomaly.layer) if ctx.locator else None
             in_layer = f" in layer {anomaly.layer}" if anomaly.layer is not None else " in the archive"
             detail = f": {anomaly.detail}" if anomaly.detail else ""
             findings.append(
@@ -28,7 +27,7 @@ class Anomalies(Check):
                     ANOMALY,
                     f"suspicious entry {anomaly.path!r}{in_layer} ({anomaly.kind.value}){detail}",
                     title=f"Suspicious image entry: {anomaly.kind.value}",
-                    where=where,
+                    where=ctx.locate_path(anomaly.path, anomaly.layer),
                     image_path=anomaly.path,
                     layer=ctx.layer_digest(anomaly.layer),
                     properties=(("anomaly", anomaly.kind.value),),

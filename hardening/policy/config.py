@@ -9,101 +9,40 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, create_model
 
 from hardening.errors import Location, PolicyError
 from hardening.findings import Severity
-from hardening.inspect.pydist import normalise_name
-from hardening.policy.interface import CheckConfig, Floor
+from hardening.policy.interface import Check, CheckConfig, OptionsT
+from hardening.policy.options import Options, Section, SeverityName, Strict
 from hardening.policy.registry import CheckId
 from hardening.sourcemap import yaml_source_map, yaml_value_error_line
 from hardening.userfile import read_user_text
 from hardening.validation import validate
 
-SeverityName = Literal["low", "medium", "high", "critical"]
-ProgramName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")]
-PathPattern = Annotated[str, StringConstraints(pattern=r"^/[^\x00\n]{0,4095}$")]
-Word = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,64}$")]
-EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")]
-GoModulePath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._~/-]{0,255}$")]
-PackageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-Advisory = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9-]+$")]
+# ``checks:``: one optional key per registered check, each validated by the check's own section.
+ChecksModel: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    "ChecksModel",
+    __base__=Strict,
+    **{check.value: (check.check_class().options_type.section | None, None) for check in CheckId},
+)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+class PolicyDocument(Strict):
+    """One policy file, validated (``checks`` is a ``ChecksModel``)."""
 
-
-class _CheckModel(_Strict):
-    severity: SeverityName | None = None
-    enabled: bool | None = None
-
-
-class PlainCheckModel(_CheckModel):
-    pass
-
-
-class FloorModel(_Strict):
-    package: PackageName
-    minimum: str
-    rationale: str = ""
-    advisories: list[Advisory] = Field(default_factory=list)
-
-    @field_validator("minimum")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        try:
-            Version(value)
-        except InvalidVersion:
-            raise ValueError(f"{value!r} is not a PEP 440 version") from None
-        return value
-
-
-class PackageFloorsModel(_CheckModel):
-    floors: list[FloorModel] = Field(default_factory=list)
-
-
-class ForbiddenBinariesModel(_CheckModel):
-    names: list[ProgramName] = Field(default_factory=list)
-    go_modules: list[GoModulePath] = Field(default_factory=list)
-
-
-class BuildToolsModel(_CheckModel):
-    names: list[ProgramName] = Field(default_factory=list)
-
-
-class AllowlistModel(_CheckModel):
-    allow: list[PathPattern] = Field(default_factory=list)
-
-
-class SecretsModel(_CheckModel):
-    names: list[Word] = Field(default_factory=list)
-    allow: list[EnvName] = Field(default_factory=list)
-
-
-class ChecksModel(_Strict):
-    non_root: PlainCheckModel | None = None
-    package_floors: PackageFloorsModel | None = None
-    forbidden_binaries: ForbiddenBinariesModel | None = None
-    build_tools: BuildToolsModel | None = None
-    setuid: AllowlistModel | None = None
-    world_writable: AllowlistModel | None = None
-    secrets: SecretsModel | None = None
-    healthcheck: PlainCheckModel | None = None
-    anomalies: AllowlistModel | None = None
-    dockerfile: PlainCheckModel | None = None
-
-
-class PolicyModel(_Strict):
     version: Literal[1]
     description: str = ""
     fail_level: SeverityName | None = None
-    checks: ChecksModel = Field(default_factory=ChecksModel)
+    checks: BaseModel = Field(default_factory=ChecksModel)
 
+
+PolicyModel: type[PolicyDocument] = create_model(
+    "PolicyModel", __base__=PolicyDocument, checks=(ChecksModel, Field(default_factory=ChecksModel))
+)
 
 DEFAULT_FAIL_LEVEL = Severity.HIGH
 
@@ -114,15 +53,20 @@ class Policy:
 
     sources: tuple[str, ...]
     fail_level: Severity
-    checks: Mapping[CheckId, CheckConfig]
+    checks: Mapping[CheckId, CheckConfig[Any]]
 
-    def enabled(self) -> tuple[tuple[CheckId, CheckConfig], ...]:
+    def enabled(self) -> tuple[tuple[CheckId, CheckConfig[Any]], ...]:
         """Enabled checks in registry order."""
         return tuple(
             (check, self.checks[check])
             for check in CheckId
             if check in self.checks and self.checks[check].enabled
         )
+
+    def config_of(self, check: type[Check[OptionsT]]) -> CheckConfig[OptionsT] | None:
+        """The configuration of ``check`` when this policy runs it, else None."""
+        config = self.checks.get(CheckId(check.id))
+        return config if config is not None and config.enabled else None
 
 
 def _yaml_error(exc: yaml.YAMLError, shown: str) -> PolicyError:
@@ -152,7 +96,7 @@ def _duplicate_keys(node: yaml.Node, shown: str) -> None:
             _duplicate_keys(item, shown)
 
 
-def parse_policy(text: str, shown: str) -> PolicyModel:
+def parse_policy(text: str, shown: str) -> PolicyDocument:
     """Validate one policy document; ``shown`` is the path used in error messages."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -175,7 +119,7 @@ def parse_policy(text: str, shown: str) -> PolicyModel:
     return validate(PolicyModel, data, path=shown, smap=yaml_source_map(text), error=PolicyError)
 
 
-def load_policy_file(path: Path, shown: str | None = None) -> PolicyModel:
+def load_policy_file(path: Path, shown: str | None = None) -> PolicyDocument:
     display = shown or str(path)
     text = read_user_text(
         path, error=PolicyError, what="the policy", shown=display, missing="policy file not found"
@@ -183,26 +127,23 @@ def load_policy_file(path: Path, shown: str | None = None) -> PolicyModel:
     return parse_policy(text, display)
 
 
-def merge(models: Sequence[tuple[str, PolicyModel]]) -> Policy:
+def merge(models: Sequence[tuple[str, PolicyDocument]]) -> Policy:
     """Merge policy files in order; the rule is documented in policies/README.md.
 
     Scalars (``fail_level``, ``severity``, ``enabled``) set in a later file replace earlier ones;
-    lists (``names``, ``allow``, ``go_modules``) are unions; a floor for a package replaces an
-    earlier floor for the same package. A check runs when some file names it and the last
-    ``enabled`` it saw was not false.
+    each check's options merge as its options type says (lists are unions, a floor for a
+    package replaces an earlier floor for the same package). A check runs when some file names
+    it and the last ``enabled`` it saw was not false.
     """
     fail_level = DEFAULT_FAIL_LEVEL
     severities: dict[CheckId, Severity] = {}
     enabled: dict[CheckId, bool] = {}
-    names: dict[CheckId, set[str]] = {}
-    allow: dict[CheckId, set[str]] = {}
-    modules: dict[CheckId, set[str]] = {}
-    floors: dict[CheckId, dict[str, Floor]] = {}
+    options: dict[CheckId, Options[Any]] = {}
     for _, model in models:
         if model.fail_level is not None:
             fail_level = Severity.parse(model.fail_level)
         for check in CheckId:
-            section: _CheckModel | None = getattr(model.checks, check.value)
+            section: Section | None = getattr(model.checks, check.value)
             if section is None:
                 continue
             enabled.setdefault(check, True)
@@ -210,25 +151,13 @@ def merge(models: Sequence[tuple[str, PolicyModel]]) -> Policy:
                 enabled[check] = section.enabled
             if section.severity is not None:
                 severities[check] = Severity.parse(section.severity)
-            names.setdefault(check, set()).update(getattr(section, "names", ()))
-            allow.setdefault(check, set()).update(getattr(section, "allow", ()))
-            modules.setdefault(check, set()).update(getattr(section, "go_modules", ()))
-            for floor in getattr(section, "floors", ()):
-                assert isinstance(floor, FloorModel)  # noqa: S101 # nosec B101 - narrowing: only floors have floors
-                floors.setdefault(check, {})[normalise_name(floor.package)] = Floor(
-                    package=floor.package,
-                    minimum=floor.minimum,
-                    rationale=floor.rationale,
-                    advisories=tuple(floor.advisories),
-                )
+            current = options[check] if check in options else check.check_class().options_type()
+            options[check] = current.merged(section)
     checks = {
         check: CheckConfig(
-            severity=severities.get(check, check.default_severity),
+            severity=severities.get(check, check.check_class().default_severity),
+            options=options[check],
             enabled=enabled[check],
-            names=frozenset(names.get(check, ())),
-            allow=frozenset(allow.get(check, ())),
-            go_modules=frozenset(modules.get(check, ())),
-            floors=tuple(floors.get(check, {}).values()),
         )
         for check in CheckId
         if check in enabled

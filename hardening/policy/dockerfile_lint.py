@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from hardening.dockerfile import Dockerfile, Instruction
-from hardening.findings import Finding
-from hardening.policy.interface import Check, CheckContext
+from hardening.findings import Finding, Severity
+from hardening.policy.interface import CheckConfig, DockerfileCheck, DockerfileContext
+from hardening.policy.options import NoOptions
+from hardening.policy.package_floors import Floors, PackageFloors
 
 PIP_REDIRECT = "HARDEN-DF-PIP-REDIRECT"
 CURL_PIPE_SHELL = "HARDEN-DF-CURL-PIPE-SHELL"
@@ -22,6 +25,15 @@ _FETCH_PIPE = re.compile(r"\b(?:curl|wget)\b[^|]*\|\s*(?:sudo\s+)?(?:\S*/)?(?:ba
 _SHELL_OF_FETCH = re.compile(r"\b(?:ba|da|z|k)?sh\s+-c\s+\S*\$\(\s*(?:curl|wget)\b")
 _APT_UPGRADE = re.compile(r"\bapt(?:-get)?\s+(?:(?:-o\s+\S+|-\S+)\s+)*(dist-upgrade|full-upgrade|upgrade)\b")
 _URL = re.compile(r"^(?:https?|ftp)://|^git@", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One rule broken by one instruction; ``severity`` raises the check's own when set."""
+
+    rule: str
+    message: str
+    severity: Severity | None = None
 
 
 def mask_quotes(text: str) -> str:
@@ -41,7 +53,7 @@ def mask_quotes(text: str) -> str:
     return "".join(out)
 
 
-class DockerfileLint(Check):
+class DockerfileLint(DockerfileCheck[NoOptions]):
     id = "dockerfile"
     rules = (
         (PIP_REDIRECT, "An unquoted version specifier in `pip install` is read by the shell as a redirect."),
@@ -50,67 +62,91 @@ class DockerfileLint(Check):
         (APT_UPGRADE, "apt-get upgrade/dist-upgrade in a Dockerfile makes builds unreproducible."),
         (UNPINNED_BASE, "A stage is built FROM an image without a tag, or with :latest."),
     )
+    default_severity = Severity.MEDIUM
+    options_type = NoOptions
 
-    def run(self, ctx: CheckContext) -> list[Finding]:
+    def check_dockerfile(self, ctx: DockerfileContext[NoOptions]) -> list[Finding]:
         dockerfile, locator = ctx.dockerfile, ctx.locator
-        if dockerfile is None or locator is None:
-            return []
+        floors = ctx.policy.config_of(PackageFloors)
         findings: list[Finding] = []
         for instruction in dockerfile.instructions:
             where = locator.at(instruction)
-            for rule, message in self._problems(dockerfile, instruction):
-                title = next(text for rule_id, text in self.rules if rule_id == rule)
+            for problem in self._problems(dockerfile, instruction, floors):
+                title = next(text for rule_id, text in self.rules if rule_id == problem.rule)
                 findings.append(
                     ctx.finding(
-                        rule,
-                        f"line {instruction.line}: {message}",
+                        problem.rule,
+                        f"line {instruction.line}: {problem.message}",
                         title=title.split(":")[0].rstrip("."),
                         where=where,
+                        severity=max(ctx.config.severity, problem.severity) if problem.severity else None,
                         properties=(("instruction", instruction.keyword),),
                     )
                 )
         return findings
 
-    def _problems(self, dockerfile: Dockerfile, instruction: Instruction) -> list[tuple[str, str]]:
+    def _problems(
+        self, dockerfile: Dockerfile, instruction: Instruction, floors: CheckConfig[Floors] | None
+    ) -> list[Problem]:
         if instruction.keyword == "RUN" and instruction.exec_form is None:
-            return run_problems(instruction.arguments)
+            return run_problems(instruction.script, floors)
         if instruction.keyword == "ADD":
             sources = instruction.words[:-1]
             return [
-                (ADD_URL, f"ADD downloads {source} without verifying it")
+                Problem(ADD_URL, f"ADD downloads {source} without verifying it")
                 for source in sources
                 if _URL.match(source)
             ]
         if instruction.keyword == "FROM":
             problem = unpinned_base(dockerfile, instruction)
-            return [(UNPINNED_BASE, problem)] if problem else []
+            return [Problem(UNPINNED_BASE, problem)] if problem else []
         return []
 
 
-def run_problems(command: str) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
+def run_problems(command: str, floors: CheckConfig[Floors] | None = None) -> list[Problem]:
+    """The problems of one shell script. ``floors``: the policy's package floors, when it has
+    them; an unquoted specifier of a floored package means the floor is not applied, and is as
+    severe as a package below its floor."""
+    problems: list[Problem] = []
     masked = mask_quotes(command)
     for segment in _SEGMENTS.split(masked):
         install = _PIP_INSTALL.search(segment)
         if install is None:
             continue
         for match in _SPECIFIER.finditer(segment[install.end() :]):
-            spec = f"{match.group(1)}{match.group(2)}{match.group(3)}"
-            problems.append(
-                (
-                    PIP_REDIRECT,
-                    f"`pip install {spec}` is unquoted: the shell installs {match.group(1)} at any "
-                    f"version and writes pip's output to a file; quote it: '{spec}'",
-                )
-            )
+            problems.append(_redirect(match, floors))
     if _FETCH_PIPE.search(masked) or _SHELL_OF_FETCH.search(command):
-        problems.append((CURL_PIPE_SHELL, "a downloaded script is run by a shell without verification"))
+        problems.append(
+            Problem(CURL_PIPE_SHELL, "a downloaded script is run by a shell without verification")
+        )
     upgrade = _APT_UPGRADE.search(masked)
     if upgrade:
         problems.append(
-            (APT_UPGRADE, f"apt-get {upgrade.group(1)} pulls whatever the archive has today; update the base")
+            Problem(
+                APT_UPGRADE,
+                f"apt-get {upgrade.group(1)} pulls whatever the archive has today; update the base",
+            )
         )
     return problems
+
+
+def _redirect(match: re.Match[str], floors: CheckConfig[Floors] | None) -> Problem:
+    name = match.group(1)
+    spec = f"{name}{match.group(2)}{match.group(3)}"
+    floor = floors.options.floor_of(name.split("[", 1)[0]) if floors is not None else None
+    if floor is None or floors is None:
+        return Problem(
+            PIP_REDIRECT,
+            f"`pip install {spec}` is unquoted: the shell installs {name} at any "
+            f"version and writes pip's output to a file; quote it: '{spec}'",
+        )
+    return Problem(
+        PIP_REDIRECT,
+        f"`pip install {spec}` is unquoted: the shell installs {name} at any version and writes "
+        f"pip's output to a file, so the policy's floor {floor.package} >= {floor.minimum} is not "
+        f"applied; quote it: '{spec}'",
+        floors.severity,
+    )
 
 
 def unpinned_base(dockerfile: Dockerfile, instruction: Instruction) -> str | None:

@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
+from typing import Annotated, ClassVar
 
-from hardening.findings import Finding
+from pydantic import Field, StringConstraints
+
+from hardening.findings import Finding, Severity
 from hardening.inspect.facts import Binary
-from hardening.policy.interface import Check, CheckContext
+from hardening.policy.interface import ImageCheck, ImageContext
+from hardening.policy.options import Options, ProgramsSection, Section
 
 FORBIDDEN = "HARDEN-BINARY-FORBIDDEN"
+
+GoModulePath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._~/-]{0,255}$")]
+
+
+class ForbiddenSection(ProgramsSection):
+    go_modules: list[GoModulePath] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Forbidden(Options[ForbiddenSection]):
+    """Program names and Go module paths; later files add to both lists."""
+
+    section: ClassVar[type[Section]] = ForbiddenSection
+    names: frozenset[str] = frozenset()
+    go_modules: frozenset[str] = frozenset()
+
+    def merged(self, section: ForbiddenSection) -> Forbidden:
+        return Forbidden(
+            self.names | frozenset(section.names), self.go_modules | frozenset(section.go_modules)
+        )
 
 
 def go_module_match(binary: Binary, modules: frozenset[str]) -> str | None:
@@ -25,18 +50,21 @@ def go_module_match(binary: Binary, modules: frozenset[str]) -> str | None:
     return None
 
 
-class ForbiddenBinaries(Check):
+class ForbiddenBinaries(ImageCheck[Forbidden]):
     id = "forbidden_binaries"
     rules = ((FORBIDDEN, "A forbidden program (by file name, program name or Go module) is in the image."),)
+    default_severity = Severity.CRITICAL
+    options_type = Forbidden
 
-    def run(self, ctx: CheckContext) -> list[Finding]:
-        if ctx.facts is None:
-            return []
+    def programs(self, options: Forbidden) -> frozenset[str]:
+        return options.names
+
+    def check_image(self, ctx: ImageContext[Forbidden]) -> list[Finding]:
         findings: list[Finding] = []
-        names = ctx.config.names
+        names = ctx.options.names
         for binary in ctx.facts.binaries:
             file_name = posixpath.basename(binary.path)
-            module = go_module_match(binary, ctx.config.go_modules)
+            module = go_module_match(binary, ctx.options.go_modules)
             if module is not None:
                 assert binary.go is not None  # noqa: S101 # nosec B101 - narrowing: matched on build info
                 how = f"a Go binary built from {binary.go.main_package} ({binary.go.go_version})"
@@ -49,13 +77,12 @@ class ForbiddenBinaries(Check):
             else:
                 continue
             link = f" -> {binary.target}" if binary.target else ""
-            where = ctx.locator.locate_path(binary.path, binary.layer) if ctx.locator else None
             findings.append(
                 ctx.finding(
                     FORBIDDEN,
                     f"{binary.path}{link} is {how}, which this policy forbids",
                     title=f"Forbidden program {program} in the image",
-                    where=where,
+                    where=ctx.locate_path(binary.path, binary.layer),
                     package=program,
                     image_path=binary.path,
                     layer=ctx.layer_digest(binary.layer),

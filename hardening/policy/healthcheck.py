@@ -2,40 +2,60 @@
 
 from __future__ import annotations
 
-from hardening.findings import Finding
-from hardening.policy.interface import Check, CheckContext
+from hardening.dockerfile import Instruction
+from hardening.findings import Finding, Severity
+from hardening.locate import Locator, Where
+from hardening.policy.interface import (
+    CheckContext,
+    DockerfileCheck,
+    DockerfileContext,
+    ImageCheck,
+    ImageContext,
+)
+from hardening.policy.options import NoOptions
 
 MISSING = "HARDEN-HEALTHCHECK-MISSING"
 
 
-class Healthcheck(Check):
+class Healthcheck(ImageCheck[NoOptions], DockerfileCheck[NoOptions]):
+    """Judged on the image when there is one (a base image's HEALTHCHECK counts), else on the
+    final stage of the Dockerfile."""
+
     id = "healthcheck"
     rules = ((MISSING, "The image has no HEALTHCHECK, or disables it with HEALTHCHECK NONE."),)
+    default_severity = Severity.LOW
+    options_type = NoOptions
 
-    def run(self, ctx: CheckContext) -> list[Finding]:
-        locator = ctx.locator
-        last = None
-        if locator is not None:
-            last = next((i for i in reversed(locator.final_instructions) if i.keyword == "HEALTHCHECK"), None)
+    def check_image(self, ctx: ImageContext[NoOptions]) -> list[Finding]:
+        check = ctx.facts.config.healthcheck
+        if check is not None and not check.disabled and check.test:
+            return []
+        return [_missing(ctx, _where(ctx.locator) if ctx.locator is not None else None)]
+
+    def check_dockerfile(self, ctx: DockerfileContext[NoOptions]) -> list[Finding]:
         if ctx.facts is not None:
-            check = ctx.facts.config.healthcheck
-            missing = check is None or check.disabled or not check.test
-        elif locator is not None:
-            missing = last is None or last.arguments.strip().upper() == "NONE"
-        else:
+            return []  # the image was judged: it is what ships
+        last = _last_healthcheck(ctx.locator)
+        if last is not None and last.arguments.strip().upper() != "NONE":
             return []
-        if not missing:
-            return []
-        where = None
-        if locator is not None:
-            final = locator.dockerfile.final_stage
-            anchor = last or (final.from_instruction if final is not None else None)
-            where = locator.at(anchor)
-        return [
-            ctx.finding(
-                MISSING,
-                "the image defines no HEALTHCHECK (or disables it); add one to the final stage",
-                title="No HEALTHCHECK",
-                where=where,
-            )
-        ]
+        return [_missing(ctx, _where(ctx.locator))]
+
+
+def _last_healthcheck(locator: Locator) -> Instruction | None:
+    return next((i for i in reversed(locator.final_instructions) if i.keyword == "HEALTHCHECK"), None)
+
+
+def _where(locator: Locator) -> Where:
+    """The final stage's last HEALTHCHECK, else its FROM."""
+    final = locator.dockerfile.final_stage
+    anchor = _last_healthcheck(locator) or (final.from_instruction if final is not None else None)
+    return locator.at(anchor)
+
+
+def _missing(ctx: CheckContext[NoOptions], where: Where | None) -> Finding:
+    return ctx.finding(
+        MISSING,
+        "the image defines no HEALTHCHECK (or disables it); add one to the final stage",
+        title="No HEALTHCHECK",
+        where=where,
+    )

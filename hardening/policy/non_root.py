@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from hardening.dockerfile import Instruction
-from hardening.findings import Finding
-from hardening.policy.interface import Check, CheckContext
+from hardening.findings import Finding, Severity
+from hardening.policy.interface import DockerfileCheck, DockerfileContext, ImageCheck, ImageContext
+from hardening.policy.options import NoOptions
 
 ROOT = "HARDEN-USER-ROOT"
 UNKNOWN = "HARDEN-USER-UNKNOWN"
@@ -17,25 +18,20 @@ def is_root_spec(user: str) -> bool:
     return name in ("", "0", "root") or (name.isdigit() and int(name) == 0)
 
 
-class NonRoot(Check):
+class NonRoot(ImageCheck[NoOptions], DockerfileCheck[NoOptions]):
+    """The image's user when there is an image; the Dockerfile's last USER in any case (it finds
+    ``USER ${RUNAS}`` defaulting to root even when this build overrode the argument)."""
+
     id = "non_root"
     rules = (
         (ROOT, "The image's configured user resolves to uid 0 (root), or no USER is set."),
         (UNKNOWN, "The image's configured user does not exist in the image's passwd/group."),
         (DOCKERFILE_ROOT, "The final stage's last USER (after ARG/ENV expansion) is root, or absent."),
     )
+    default_severity = Severity.HIGH
+    options_type = NoOptions
 
-    def run(self, ctx: CheckContext) -> list[Finding]:
-        findings = self._image(ctx)
-        static = self._dockerfile(ctx)
-        # The image is what ships; a static finding on the same line adds nothing.
-        lines = {f.location for f in findings}
-        findings.extend(f for f in static if f.location not in lines)
-        return findings
-
-    def _image(self, ctx: CheckContext) -> list[Finding]:
-        if ctx.facts is None:
-            return []
+    def check_image(self, ctx: ImageContext[NoOptions]) -> list[Finding]:
         user = ctx.facts.config.user.strip()
         where = ctx.locator.locate_user() if ctx.locator else None
         resolved = ctx.facts.resolve_user(user)
@@ -67,14 +63,14 @@ class NonRoot(Check):
             )
         ]
 
-    def _dockerfile(self, ctx: CheckContext) -> list[Finding]:
+    def check_dockerfile(self, ctx: DockerfileContext[NoOptions]) -> list[Finding]:
         dockerfile, locator = ctx.dockerfile, ctx.locator
-        if dockerfile is None or locator is None or dockerfile.final_stage is None:
+        if dockerfile.final_stage is None:
             return []
         users: list[Instruction] = [i for i in locator.final_instructions if i.keyword == "USER"]
         if not users:
             if ctx.facts is not None:
-                # The image check above already judged the inherited user.
+                # check_image already judged the inherited user.
                 return []
             return [
                 ctx.finding(

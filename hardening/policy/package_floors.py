@@ -7,11 +7,70 @@ still vulnerable: whatever runs the system interpreter imports the old one.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Annotated, ClassVar
 
 from packaging.version import InvalidVersion, Version
+from pydantic import Field, StringConstraints, field_validator
 
-from hardening.findings import Finding
-from hardening.policy.interface import Check, CheckContext, Floor
+from hardening.findings import Finding, Severity
+from hardening.inspect.pydist import normalise_name
+from hardening.policy.interface import ImageCheck, ImageContext
+from hardening.policy.options import Options, Section, Strict
+
+PackageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
+Advisory = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9-]+$")]
+
+
+class FloorModel(Strict):
+    package: PackageName
+    minimum: str
+    rationale: str = ""
+    advisories: list[Advisory] = Field(default_factory=list)
+
+    @field_validator("minimum")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        try:
+            Version(value)
+        except InvalidVersion:
+            raise ValueError(f"{value!r} is not a PEP 440 version") from None
+        return value
+
+
+class FloorsSection(Section):
+    floors: list[FloorModel] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Floor:
+    """A minimum version for a Python distribution, in every environment of the image."""
+
+    package: str
+    minimum: str
+    rationale: str = ""
+    advisories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Floors(Options[FloorsSection]):
+    """Floors keyed by package (PEP 503 name): a later file's floor replaces an earlier one."""
+
+    section: ClassVar[type[Section]] = FloorsSection
+    floors: tuple[Floor, ...] = ()
+
+    def merged(self, section: FloorsSection) -> Floors:
+        by_name = {normalise_name(floor.package): floor for floor in self.floors}
+        for model in section.floors:
+            by_name[normalise_name(model.package)] = Floor(
+                model.package, model.minimum, model.rationale, tuple(model.advisories)
+            )
+        return Floors(tuple(by_name.values()))
+
+    def floor_of(self, package: str) -> Floor | None:
+        """The floor of ``package`` (any spelling of its name), if the policy sets one."""
+        wanted = normalise_name(package)
+        return next((floor for floor in self.floors if normalise_name(floor.package) == wanted), None)
 
 
 def floor_rule(package: str) -> str:
@@ -19,15 +78,15 @@ def floor_rule(package: str) -> str:
     return "HARDEN-FLOOR-" + re.sub(r"[^A-Z0-9]+", "-", package.upper()).strip("-")
 
 
-class PackageFloors(Check):
+class PackageFloors(ImageCheck[Floors]):
     id = "package_floors"
     rules = (("HARDEN-FLOOR-<PACKAGE>", "A Python distribution is older than the policy's floor."),)
+    default_severity = Severity.HIGH
+    options_type = Floors
 
-    def run(self, ctx: CheckContext) -> list[Finding]:
-        if ctx.facts is None:
-            return []
+    def check_image(self, ctx: ImageContext[Floors]) -> list[Finding]:
         findings: list[Finding] = []
-        for floor in ctx.config.floors:
+        for floor in ctx.options.floors:
             minimum = Version(floor.minimum)
             for env in ctx.facts.python_envs:
                 dist = env.get(floor.package)
@@ -46,7 +105,7 @@ class PackageFloors(Check):
 
     @staticmethod
     def _finding(
-        ctx: CheckContext, floor: Floor, name: str, version: str, env_path: str, problem: str
+        ctx: ImageContext[Floors], floor: Floor, name: str, version: str, env_path: str, problem: str
     ) -> Finding:
         advisories = f" ({', '.join(floor.advisories)})" if floor.advisories else ""
         where = ctx.locator.locate_package("python", name, env_path) if ctx.locator else None

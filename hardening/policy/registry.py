@@ -1,11 +1,14 @@
-"""Every policy check, registered explicitly: one enum member per check module."""
+"""Every policy check, registered explicitly: one enum member per check module.
+
+A check's metadata (id, rules, default severity, options, what it reads) lives on its class;
+the enum only lists the checks, in the order they run, and returns each one's class.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import assert_never
+from typing import Any, assert_never
 
-from hardening.findings import Severity
 from hardening.policy.anomalies import Anomalies
 from hardening.policy.build_tools import BuildTools
 from hardening.policy.dockerfile_lint import DockerfileLint
@@ -22,18 +25,18 @@ from hardening.policy.world_writable import WorldWritable
 class CheckId(StrEnum):
     """A check, by its key under ``checks:`` in policies/*.yaml; the order is the run order."""
 
-    NON_ROOT = "non_root"
-    PACKAGE_FLOORS = "package_floors"
-    FORBIDDEN_BINARIES = "forbidden_binaries"
-    BUILD_TOOLS = "build_tools"
-    SETUID = "setuid"
-    WORLD_WRITABLE = "world_writable"
-    SECRETS = "secrets"
-    HEALTHCHECK = "healthcheck"
-    ANOMALIES = "anomalies"
-    DOCKERFILE = "dockerfile"
+    NON_ROOT = NonRoot.id
+    PACKAGE_FLOORS = PackageFloors.id
+    FORBIDDEN_BINARIES = ForbiddenBinaries.id
+    BUILD_TOOLS = BuildTools.id
+    SETUID = Setuid.id
+    WORLD_WRITABLE = WorldWritable.id
+    SECRETS = Secrets.id
+    HEALTHCHECK = Healthcheck.id
+    ANOMALIES = Anomalies.id
+    DOCKERFILE = DockerfileLint.id
 
-    def check_class(self) -> type[Check]:
+    def check_class(self) -> type[Check[Any]]:
         match self:
             case CheckId.NON_ROOT:
                 return NonRoot
@@ -57,29 +60,3 @@ class CheckId(StrEnum):
                 return DockerfileLint
             case _:
                 assert_never(self)
-
-    @property
-    def default_severity(self) -> Severity:
-        """The severity when no policy file sets one."""
-        match self:
-            case CheckId.FORBIDDEN_BINARIES:
-                return Severity.CRITICAL
-            case (
-                CheckId.NON_ROOT
-                | CheckId.PACKAGE_FLOORS
-                | CheckId.BUILD_TOOLS
-                | CheckId.SECRETS
-                | CheckId.ANOMALIES
-            ):
-                return Severity.HIGH
-            case CheckId.SETUID | CheckId.WORLD_WRITABLE | CheckId.DOCKERFILE:
-                return Severity.MEDIUM
-            case CheckId.HEALTHCHECK:
-                return Severity.LOW
-            case _:
-                assert_never(self)
-
-    @property
-    def needs_image(self) -> bool:
-        """Whether the check reads only the built image (nothing to do for a Dockerfile alone)."""
-        return self not in (CheckId.NON_ROOT, CheckId.HEALTHCHECK, CheckId.DOCKERFILE)

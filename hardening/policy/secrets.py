@@ -6,9 +6,14 @@ Values are never repeated in findings: the report must not become a second leak.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Annotated, ClassVar
 
-from hardening.findings import Finding
-from hardening.policy.interface import Check, CheckContext
+from pydantic import Field, StringConstraints
+
+from hardening.findings import Finding, Severity
+from hardening.policy.interface import ImageCheck, ImageContext
+from hardening.policy.options import Options, Section
 
 RULE_ENV = "HARDEN-SECRET-ENV"
 RULE_LABEL = "HARDEN-SECRET-LABEL"
@@ -17,6 +22,26 @@ RULE_HISTORY = "HARDEN-SECRET-HISTORY"
 _WORDS = re.compile(r"[^A-Za-z0-9]+")
 # NAME=value as the engine writes ENV, ARG and build-arg assignments into history entries.
 _ASSIGNMENT = re.compile(r"""(?<![\w$-])([A-Za-z_][A-Za-z0-9_.-]*)=("[^"]*"|'[^']*'|[^\s"']*)""")
+
+Word = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,64}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")]
+
+
+class SecretsSection(Section):
+    names: list[Word] = Field(default_factory=list)
+    allow: list[EnvName] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SecretWords(Options[SecretsSection]):
+    """Words that make a name secret-like, and names that are fine anyway; later files add."""
+
+    section: ClassVar[type[Section]] = SecretsSection
+    names: frozenset[str] = frozenset()
+    allow: frozenset[str] = frozenset()
+
+    def merged(self, section: SecretsSection) -> SecretWords:
+        return SecretWords(self.names | frozenset(section.names), self.allow | frozenset(section.allow))
 
 
 def secret_name(name: str, words: frozenset[str], allow: frozenset[str]) -> bool:
@@ -35,18 +60,18 @@ def secret_name(name: str, words: frozenset[str], allow: frozenset[str]) -> bool
     return any(part == word or part.endswith(word) for part in parts for word in upper)
 
 
-class Secrets(Check):
+class Secrets(ImageCheck[SecretWords]):
     id = "secrets"
     rules = (
         (RULE_ENV, "An ENV variable with a secret-like name has a non-empty value."),
         (RULE_LABEL, "A label with a secret-like name has a non-empty value."),
         (RULE_HISTORY, "The build history records a secret-like assignment (ENV/ARG/build-arg)."),
     )
+    default_severity = Severity.HIGH
+    options_type = SecretWords
 
-    def run(self, ctx: CheckContext) -> list[Finding]:
-        if ctx.facts is None:
-            return []
-        words, allow = ctx.config.names, ctx.config.allow
+    def check_image(self, ctx: ImageContext[SecretWords]) -> list[Finding]:
+        words, allow = ctx.options.names, ctx.options.allow
         findings: list[Finding] = []
         config = ctx.facts.config
         reported: set[tuple[str, str]] = set()

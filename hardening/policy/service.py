@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hardening.atomic import write_json
 from hardening.catalog import Catalog, ImageSpec
-from hardening.dockerfile import parse_dockerfile
 from hardening.engine.saved import saved_image
 from hardening.errors import PolicyError, UsageError
 from hardening.findings import Finding, Severity
@@ -18,8 +17,15 @@ from hardening.inspect.facts import DEFAULT_BINARY_NAMES, ImageFacts
 from hardening.locate import Locator
 from hardening.pipeline import RunDir, latest_build, render_checked
 from hardening.policy.config import Policy, load_policies
-from hardening.policy.interface import CheckContext
-from hardening.policy.registry import CheckId
+from hardening.policy.interface import (
+    Check,
+    CheckConfig,
+    DockerfileCheck,
+    DockerfileContext,
+    ImageCheck,
+    ImageContext,
+    PolicyView,
+)
 from hardening.render import RenderedDockerfile
 from hardening.userfile import read_user_text
 
@@ -69,32 +75,43 @@ def run_checks(
     rendered: RenderedDockerfile | None,
 ) -> tuple[Finding, ...]:
     """Every enabled check of ``policy`` over what is known; findings sorted for stable output."""
-    dockerfile = parse_dockerfile(rendered.text, rendered.path.as_posix()) if rendered else None
     locator = Locator(rendered, facts) if rendered is not None else None
     findings: list[Finding] = []
     for check_id, config in policy.enabled():
-        if facts is None and check_id.needs_image:
-            continue
-        ctx = CheckContext(
-            image=image,
-            config=config,
-            facts=facts,
-            rendered=rendered,
-            dockerfile=dockerfile,
-            locator=locator,
+        findings.extend(
+            run_check(check_id.check_class()(), config, policy, image=image, facts=facts, locator=locator)
         )
-        findings.extend(check_id.check_class()().run(ctx))
     findings.sort(key=lambda f: (-f.severity, f.rule_id, f.image_path or "", f.message))
     return tuple(findings)
 
 
+def run_check(
+    check: Check[Any],
+    config: CheckConfig[Any],
+    policy: PolicyView,
+    *,
+    image: str,
+    facts: ImageFacts | None,
+    locator: Locator | None,
+) -> list[Finding]:
+    """One check over what is known: its image part when there are facts, its Dockerfile part
+    when there is a Dockerfile. The image is what ships, so a Dockerfile finding at a line an
+    image finding of the same check already points to adds nothing."""
+    findings: list[Finding] = []
+    if isinstance(check, ImageCheck) and facts is not None:
+        findings.extend(check.check_image(ImageContext(image, config, facts, locator)))
+    if isinstance(check, DockerfileCheck) and locator is not None:
+        static = check.check_dockerfile(DockerfileContext(image, config, locator, policy, facts))
+        covered = {f.location for f in findings}
+        findings.extend(f for f in static if f.location not in covered)
+    return findings
+
+
 def binary_names(policy: Policy) -> frozenset[str]:
-    """What the inspector must look for: its defaults plus every name the policy cares about."""
+    """What the inspector must look for: its defaults plus every program a configured check wants."""
     names = set(DEFAULT_BINARY_NAMES)
-    for check_id in (CheckId.FORBIDDEN_BINARIES, CheckId.BUILD_TOOLS):
-        config = policy.checks.get(check_id)
-        if config is not None:
-            names.update(config.names)
+    for check_id, config in policy.checks.items():
+        names.update(check_id.check_class()().programs(config.options))
     return frozenset(names)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hardening.findings import Origin, Severity, SourceLocation
 from hardening.inspect.facts import (
     Anomaly,
@@ -17,7 +19,10 @@ from hardening.inspect.facts import (
     SpecialFile,
     WritableDirectory,
 )
-from hardening.policy.interface import Floor
+from hardening.policy.config import Policy
+from hardening.policy.interface import CheckConfig
+from hardening.policy.options import NoOptions
+from hardening.policy.package_floors import Floor, Floors
 from hardening.policy.registry import CheckId
 from hardening.policy.secrets import secret_name
 from tests.unit.test_policy_support import config, facts, layers, rules, run
@@ -318,3 +323,40 @@ RUN apt-get update && apt-get install -y curl && curl -o /tmp/x https://x.exampl
 FROM debian@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 """
     assert run(CheckId.DOCKERFILE, dockerfile=good) == []
+
+
+def floors_policy(*, enabled: bool = True) -> Policy:
+    floors = CheckConfig(Severity.HIGH, Floors((SETUPTOOLS, PIP)), enabled=enabled)
+    lint = CheckConfig(Severity.MEDIUM, NoOptions())
+    return Policy(("p.yaml",), Severity.HIGH, {CheckId.PACKAGE_FLOORS: floors, CheckId.DOCKERFILE: lint})
+
+
+def test_unquoted_specifier_of_a_floored_package_fails_at_the_floors_severity() -> None:
+    text = "FROM a:1\nRUN pip install Setuptools>=75 'pip>=24.3' wheel<1\n"
+    found = run(CheckId.DOCKERFILE, dockerfile=text, policy=floors_policy())
+    by_package = {f.message.split("`pip install ")[1].split("`")[0]: f for f in found}
+    floor = by_package["Setuptools>=75"]
+    assert floor.rule_id == "HARDEN-DF-PIP-REDIRECT" and floor.severity is Severity.HIGH
+    assert "the policy's floor setuptools >= 75 is not applied" in floor.message
+    # Not a floored package: the redirect is still wrong, at the check's own severity.
+    other = by_package["wheel<1"]
+    assert other.severity is Severity.MEDIUM and "floor" not in other.message
+    # A policy whose floors do not run has no floor to miss.
+    found = run(CheckId.DOCKERFILE, dockerfile=text, policy=floors_policy(enabled=False))
+    assert {f.severity for f in found} == {Severity.MEDIUM}
+    assert all("floor" not in f.message for f in found)
+
+
+HEREDOCS = (Path(__file__).resolve().parents[1] / "data/dockerfiles/heredoc/Dockerfile").read_text()
+
+
+def test_heredoc_scripts_are_checked_and_heredoc_data_is_not() -> None:
+    found = run(CheckId.DOCKERFILE, dockerfile=HEREDOCS)
+    spans = sorted((f.location.line, f.location.end_line, f.rule_id) for f in found if f.location)
+    assert spans == [
+        (5, 9, "HARDEN-DF-CURL-PIPE-SHELL"),
+        (5, 9, "HARDEN-DF-PIP-REDIRECT"),
+        (12, 15, "HARDEN-DF-APT-UPGRADE"),
+    ]
+    assert run(CheckId.NON_ROOT, dockerfile=HEREDOCS) == []
+    assert run(CheckId.HEALTHCHECK, dockerfile=HEREDOCS) == []

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hardening.cli import COMMANDS, main
+from tests.reliability.harness import harden as harden_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,3 +50,48 @@ def test_invalid_policy_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code, out = harden(["check", "--dockerfile", str(dockerfile), "--policy", str(policy)], capsys)
     assert code == 2
     assert "p.yaml:3: checks.non_root.sevrity: unknown key" in out
+
+
+HEREDOC = REPO / "tests" / "data" / "dockerfiles" / "heredoc" / "Dockerfile"
+
+
+def test_heredoc_dockerfile_is_checked_as_the_engine_reads_it(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = harden(["check", "--dockerfile", str(HEREDOC)], capsys)
+    assert code == 1, out
+    # RUN <<EOF … EOF (lines 5-9): the script's unquoted floor package; COPY <<EOF is data.
+    assert "FAIL (1 high, 2 medium; fails at high)" in out
+    assert "HARDEN-DF-PIP-REDIRECT high" in out and "heredoc/Dockerfile:5 " in out
+    assert "the policy's floor setuptools >= 75 is not applied" in out
+
+
+def test_heredoc_dockerfile_through_the_harden_command() -> None:
+    result = harden_process(None, "check", "--dockerfile", str(HEREDOC), cwd=REPO)
+    assert result.code == 1, result.output
+    assert "HARDEN-DF-PIP-REDIRECT high" in result.output
+
+
+def test_floor_package_redirect_fails_the_default_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "FROM debian:12\nRUN pip install setuptools>=75 && pip install wheel>=0.45\n"
+        "USER 10001\nHEALTHCHECK CMD true\n"
+    )
+    code, out = harden(["check", "--dockerfile", str(dockerfile)], capsys)
+    assert code == 1, out
+    assert "FAIL (1 high, 1 medium; fails at high)" in out
+    assert "is not applied" in out
+
+
+def test_a_dockerfile_the_engine_rejects_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM debian:12\nUSER 10001\nRUN <<EOF\necho never terminated\n")
+    code, out = harden(["check", "--dockerfile", str(dockerfile)], capsys)
+    assert code == 2
+    assert f"{dockerfile}:3: the engine's Dockerfile parser rejects it: unterminated heredoc" in out
+    dockerfile.write_text("FROM debian:12\nUSER 10001\nRUN true\x00\nUSER root\n")
+    code, out = harden(["check", "--dockerfile", str(dockerfile)], capsys)
+    assert code == 2 and f"{dockerfile}:3: the Dockerfile contains a NUL byte" in out

@@ -9,6 +9,8 @@ import pytest
 from hardening.errors import ExitCode, PolicyError
 from hardening.findings import Severity
 from hardening.policy.config import load_policies, merge, parse_policy
+from hardening.policy.healthcheck import Healthcheck
+from hardening.policy.package_floors import PackageFloors
 from hardening.policy.registry import CheckId
 
 REPO = Path(__file__).resolve().parents[2]
@@ -85,19 +87,21 @@ checks:
     assert policy.fail_level is Severity.CRITICAL
     forbidden = policy.checks[CheckId.FORBIDDEN_BINARIES]
     assert forbidden.severity is Severity.HIGH
-    assert forbidden.names == {"gosu", "gosu-amd64"} and forbidden.go_modules == {"github.com/tianon/gosu"}
-    floors = {f.package.lower(): f.minimum for f in policy.checks[CheckId.PACKAGE_FLOORS].floors}
+    assert forbidden.options.names == {"gosu", "gosu-amd64"}
+    assert forbidden.options.go_modules == {"github.com/tianon/gosu"}
+    floors = {f.package.lower(): f.minimum for f in policy.checks[CheckId.PACKAGE_FLOORS].options.floors}
     assert floors == {"pip": "25.3", "setuptools": "75"}
-    assert policy.checks[CheckId.PACKAGE_FLOORS].severity is CheckId.PACKAGE_FLOORS.default_severity
+    assert policy.checks[CheckId.PACKAGE_FLOORS].severity is PackageFloors.default_severity
     assert CheckId.HEALTHCHECK not in dict(policy.enabled())
+    assert policy.config_of(Healthcheck) is None  # disabled: other checks see no configuration
     assert CheckId.NON_ROOT not in policy.checks  # never named, never run
-    assert policy.checks[CheckId.SETUID].allow == {"/usr/bin/passwd"}
+    assert policy.checks[CheckId.SETUID].options.allow == {"/usr/bin/passwd"}
 
 
 def test_shipped_policies_load_and_cover_every_check() -> None:
     default = load_policies(REPO, [Path("policies/default.yaml")])
     assert {check for check, _ in default.enabled()} == set(CheckId)
     postgres = load_policies(REPO, [Path("policies/default.yaml"), Path("policies/postgres.yaml")])
-    assert "gosu-amd64" in postgres.checks[CheckId.FORBIDDEN_BINARIES].names
-    assert "sudo" in postgres.checks[CheckId.FORBIDDEN_BINARIES].names
+    assert "gosu-amd64" in postgres.checks[CheckId.FORBIDDEN_BINARIES].options.names
+    assert "sudo" in postgres.checks[CheckId.FORBIDDEN_BINARIES].options.names
     assert postgres.fail_level is Severity.HIGH

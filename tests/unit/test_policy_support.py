@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from hardening.dockerfile import parse_dockerfile
 from hardening.findings import Finding, Severity
 from hardening.inspect.facts import (
     GroupEntry,
@@ -16,8 +15,10 @@ from hardening.inspect.facts import (
     PasswdEntry,
 )
 from hardening.locate import Locator
-from hardening.policy.interface import CheckConfig, CheckContext
+from hardening.policy.config import Policy
+from hardening.policy.interface import CheckConfig
 from hardening.policy.registry import CheckId
+from hardening.policy.service import run_check
 from hardening.render import RenderedDockerfile
 
 PASSWD = (
@@ -81,28 +82,21 @@ def rendered(text: str, *, template_offset: int = 0) -> RenderedDockerfile:
     )
 
 
-def context(
+def run(
     check: CheckId,
     *,
     image_facts: ImageFacts | None = None,
     dockerfile: str | None = None,
     severity: Severity | None = None,
+    policy: Policy | None = None,
     **options: object,
-) -> CheckContext:
-    rendering = rendered(dockerfile) if dockerfile is not None else None
-    cfg = CheckConfig(severity=severity or check.default_severity, **options)  # type: ignore[arg-type]
-    return CheckContext(
-        image="demo",
-        config=cfg,
-        facts=image_facts,
-        rendered=rendering,
-        dockerfile=parse_dockerfile(rendering.text, "dockerfiles/demo/Dockerfile") if rendering else None,
-        locator=Locator(rendering, image_facts) if rendering else None,
-    )
-
-
-def run(check: CheckId, **kwargs: object) -> list[Finding]:
-    return check.check_class()().run(context(check, **kwargs))  # type: ignore[arg-type]
+) -> list[Finding]:
+    """One check, configured with ``options`` (its own options type), over what is given."""
+    cls = check.check_class()
+    config = CheckConfig(severity or cls.default_severity, cls.options_type(**options))
+    policy = policy or Policy(("test.yaml",), Severity.HIGH, {check: config})
+    locator = Locator(rendered(dockerfile), image_facts) if dockerfile is not None else None
+    return run_check(cls(), config, policy, image="demo", facts=image_facts, locator=locator)
 
 
 def rules(findings: list[Finding]) -> list[str]:
