@@ -7,8 +7,10 @@ final image?" and, through the render line map, "which template line is behind i
 Answers come from the Dockerfile text first (the instruction that names a package, the COPY
 whose destination covers a path). When the image's facts are given, the image history is aligned
 with the final stage's instructions; a layer then maps to exactly one instruction, which is the
-most precise answer and is used whenever the alignment is unambiguous. Whatever cannot be traced
-falls back to the final image's FROM line: it came with the base.
+most precise answer and is used whenever the alignment is unambiguous. A file whose layer is one
+of the base image's is located on FROM even when the history does not align: the inspector knows
+the layer, and the base's layers are below the ones the final stage's RUN/COPY/ADD made.
+Whatever cannot be traced falls back to the final image's FROM line: it came with the base.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hardening.buildhistory import DEFAULT_SHELL, history_keyword, history_matches
 from hardening.dockerfile import Dockerfile, Instruction, Stage, parse_dockerfile
 from hardening.findings import SourceLocation
-from hardening.inspect.facts import HistoryEntry, ImageFacts
+from hardening.inspect.facts import ImageFacts
 from hardening.render import RenderedDockerfile
 
 Where = tuple[SourceLocation, SourceLocation | None]
@@ -32,15 +35,6 @@ _SEGMENT_SPLIT = re.compile(r"&&|\|\||[;|\n]")
 _APT_INSTALL = re.compile(r"\b(?:apt-get|apt|aptitude)\b(?P<rest>.*?)\binstall\b(?P<packages>.*)")
 _PIP_INSTALL = re.compile(r"(?P<before>.*?)(?P<pip>\S*\bpip[0-9.]*)\s+(?:-\S+\s+)*install\b(?P<after>.*)")
 _VENV_CREATE = re.compile(r"(?:-m\s+venv|\bvirtualenv)\s+(?:--?\S+\s+)*(?P<dir>/\S+)")
-_HISTORY_ARGS = re.compile(r"^\|\d+\s+")
-_SHELL_PREFIX = re.compile(r"^/bin/(?:ba|da)?sh\s+-c\s+")
-_NOP = re.compile(r"#\(nop\)\s*")
-_KEYWORDS = frozenset(
-    {
-        "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL",
-        "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR",
-    }
-)  # fmt: skip
 _SYSTEM_ROOTS = ("/usr", "/usr/local", "/")
 
 
@@ -61,10 +55,6 @@ def environment_of(path: str) -> str:
 def _covers(directory: str, path: str) -> bool:
     directory = directory.rstrip("/")
     return path == directory or path.startswith(directory + "/")
-
-
-def _normalise(command: str) -> str:
-    return " ".join(command.split())
 
 
 def _unquoted(text: str) -> str:
@@ -93,7 +83,9 @@ class Locator:
             item for stage in self._stages for item in stage.body
         )
         self.base_from: Instruction | None = self._stages[0].from_instruction if self._stages else None
+        self._shells = self._shells_in_effect()
         self._aligned = self._align() if facts is not None else None
+        self.base_layers = self._base_layers()
 
     # -- public API ---------------------------------------------------------------------
 
@@ -155,6 +147,8 @@ class Locator:
         names it (or its file name) is taken; otherwise FROM.
         """
         path = "/" + path.strip("/")
+        if layer is not None and self.base_layers is not None and 0 <= layer < self.base_layers:
+            return self.base_from
         if layer is not None and self._aligned is not None and 0 <= layer < len(self._aligned.layers):
             return self._aligned.layers[layer] or self.base_from
         base_name = posixpath.basename(path)
@@ -166,7 +160,7 @@ class Locator:
                 if destination is not None and _covers(destination, path):
                     found = instruction
             elif instruction.keyword == "RUN":
-                text = _unquoted(instruction.arguments)
+                text = _unquoted(instruction.script)
                 mentions_path = re.search(re.escape(path) + r"(?![\w.-])", text) is not None
                 if mentions_path or (name_word is not None and name_word.search(text)):
                     found = instruction
@@ -205,7 +199,7 @@ class Locator:
     def _apt_instruction(self, name: str) -> Instruction | None:
         found = None
         for instruction in self.final_instructions:
-            if instruction.keyword == "RUN" and name in apt_installed_names(instruction.arguments):
+            if instruction.keyword == "RUN" and name in apt_installed_names(instruction.script):
                 found = instruction
         return found
 
@@ -239,8 +233,7 @@ class Locator:
         return envs[0] if len(envs) == 1 else None
 
     def _installs_into(self, stage: Stage, instruction: Instruction, env_path: str, root: str) -> bool:
-        text = instruction.arguments
-        for segment in _SEGMENT_SPLIT.split(text):
+        for segment in _SEGMENT_SPLIT.split(instruction.script):
             venv = _VENV_CREATE.search(segment)
             if venv and _covers(venv.group("dir"), env_path):
                 return True
@@ -294,12 +287,38 @@ class Locator:
 
     # -- history --------------------------------------------------------------------------
 
-    def _align(self) -> _Aligned | None:
+    def _shells_in_effect(self) -> dict[int, tuple[str, ...]]:
+        """The SHELL each final-image instruction runs under (by id), which the engine writes in
+        front of every RUN in the history: ``/bin/bash -o pipefail -c apt-get …``."""
+        shells: dict[int, tuple[str, ...]] = {}
+        shell = DEFAULT_SHELL
+        for instruction in self.final_instructions:
+            shells[id(instruction)] = shell
+            if instruction.keyword == "SHELL" and instruction.exec_form:
+                shell = instruction.exec_form
+        return shells
+
+    def _base_layers(self) -> int | None:
+        """How many of the image's first layers came with the base image (the final FROM).
+
+        When the history's commands do not align (a RUN the engine recorded differently), its
+        keywords may still: that is enough to know where the base ends.
+        """
+        aligned = self._aligned or (self._align(exact=False) if self.facts is not None else None)
+        if aligned is None:
+            return None
+        base = 0
+        while base < len(aligned.layers) and aligned.layers[base] is None:
+            base += 1
+        return base
+
+    def _align(self, *, exact: bool = True) -> _Aligned | None:
         """Match the image history, from its end, with the final image's instructions.
 
         The classic builder records one history entry per instruction after FROM, in order;
         BuildKit records none for ARG. Engine-added LABEL entries (build labels) may trail.
-        Anything that does not match is ambiguity, and ambiguity gives no answer.
+        Anything that does not match is ambiguity, and ambiguity gives no answer. Not ``exact``:
+        entries match by keyword alone, which is enough to tell the base's layers apart.
         """
         assert self.facts is not None  # noqa: S101 # nosec B101 - narrows a type; only called with facts
         history = self.facts.config.history
@@ -311,11 +330,16 @@ class Locator:
             if not matched:
                 while (
                     position >= 0
-                    and _history_keyword(history[position]) == "LABEL"
-                    and not _history_matches(history[position], instruction)
+                    and history_keyword(history[position]) == "LABEL"
+                    and not history_matches(history[position], instruction, DEFAULT_SHELL)
                 ):
                     position -= 1
-            if position >= 0 and _history_matches(history[position], instruction):
+            shell = self._shells.get(id(instruction), DEFAULT_SHELL)
+            if position >= 0 and (
+                history_matches(history[position], instruction, shell)
+                if exact
+                else history_keyword(history[position]) == instruction.keyword
+            ):
                 matched[position] = instruction
                 position -= 1
                 continue
@@ -403,47 +427,6 @@ def apt_installed_names(command: str) -> frozenset[str]:
             if re.fullmatch(r"[a-z0-9][a-z0-9+.-]+", name):
                 names.add(name)
     return frozenset(names)
-
-
-def _history_command(entry: HistoryEntry) -> str:
-    text = entry.created_by.strip()
-    if text.endswith("# buildkit"):
-        text = text[: -len("# buildkit")].rstrip()
-    return text
-
-
-def _history_keyword(entry: HistoryEntry) -> str:
-    text = _history_command(entry)
-    nop = _NOP.search(text)
-    if nop:
-        return text[nop.end() :].split(" ", 1)[0].upper()
-    first = text.split(" ", 1)[0]
-    if first in _KEYWORDS:
-        return first
-    return "RUN"
-
-
-def _run_command(entry: HistoryEntry) -> str:
-    text = _history_command(entry).removeprefix("RUN ")
-    if _HISTORY_ARGS.match(text):
-        # `|2 A=1 B=2 /bin/sh -c …`: the build-arg assignments come before the shell.
-        shell = _SHELL_PREFIX.pattern.lstrip("^")
-        found = re.search(shell, text)
-        text = text[found.start() :] if found else _HISTORY_ARGS.sub("", text, count=1)
-    return _normalise(_SHELL_PREFIX.sub("", text, count=1))
-
-
-def _history_matches(entry: HistoryEntry, instruction: Instruction) -> bool:
-    keyword = _history_keyword(entry)
-    if keyword != instruction.keyword:
-        return False
-    if keyword != "RUN":
-        return True
-    exec_form = instruction.exec_form
-    if exec_form is not None:
-        command = _run_command(entry)
-        return command == _normalise(" ".join(exec_form)) or command.startswith("[")
-    return _run_command(entry) == _normalise(instruction.arguments)
 
 
 __all__: Sequence[str] = (

@@ -119,3 +119,20 @@ def test_check_ref_on_a_built_image(
     assert all(f.location is None for f in report.findings)  # no Dockerfile to point into
     assert not report.failed  # medium and low are below the default fail level
     assert list(tmp_path.glob("*/check.json"))
+
+
+def test_base_files_are_located_on_from_under_a_custom_shell(build_and_check: Callable[[str], Built]) -> None:
+    # hadolint's DL4006 advice (SHELL with pipefail) makes the engine write the shell in front of
+    # every later history entry; the base's setuid programs still point at FROM, even the one
+    # a RUN names.
+    _, findings = build_and_check(
+        "FROM {base}\n"
+        'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\n'
+        "RUN passwd --lock root && install -m 4755 /bin/true /usr/local/bin/elevate\n"
+        "USER 65534\nHEALTHCHECK CMD true\n"
+    )
+    setuid = {f.image_path: f for f in only(findings, "HARDEN-SETUID")}
+    assert {"/usr/bin/su", "/usr/bin/passwd", "/usr/bin/mount"} <= set(setuid)
+    lines = {path: f.location.line for path, f in setuid.items() if f.location is not None}
+    assert lines.pop("/usr/local/bin/elevate") == 3  # made by the RUN
+    assert set(lines.values()) == {1}, lines  # everything else came with the base

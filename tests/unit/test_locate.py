@@ -213,3 +213,59 @@ def test_helpers() -> None:
     assert pip_target("/opt/v/bin/python -m ", "pip", " y").root == "/opt/v"
     assert pip_target("", "/opt/v/bin/pip", " y").root == "/opt/v"
     assert pip_target("", "pip", " y").root is None
+
+
+SHELL_TEXT = (
+    'FROM a:1\nSHELL ["/bin/bash", "-o", "pipefail", "-c"]\nRUN useradd app && passwd --lock root\nUSER 1\n'
+)
+
+
+def test_history_under_a_custom_shell_aligns() -> None:
+    # The engine writes the SHELL in force in front of every entry it records after it.
+    history = (
+        HistoryEntry("", False, comment="Imported from -"),
+        HistoryEntry("/bin/sh -c #(nop)  SHELL [/bin/bash -o pipefail -c]", True),
+        HistoryEntry("/bin/bash -o pipefail -c useradd app && passwd --lock root", False),
+        HistoryEntry("/bin/bash -o pipefail -c #(nop)  USER 1", True),
+    )
+    loc = Locator(rendered(SHELL_TEXT), facts(config=config(history=history), layers=layers(2)))
+    assert loc.history_aligned
+    assert line(loc.locate_layer(f"sha256:{1:064x}")) == 3
+    # /usr/bin/passwd came with the base, although the RUN names the program.
+    assert line(loc.locate_path("/usr/bin/passwd", layer=0)) == 1
+    assert line(loc.locate_path("/usr/bin/passwd", layer=1)) == 3
+
+
+def test_a_base_layer_is_located_on_from_when_only_the_keywords_align() -> None:
+    history = (
+        HistoryEntry("", False, comment="Imported from -"),
+        HistoryEntry("/bin/sh -c #(nop)  SHELL [/bin/bash -o pipefail -c]", True),
+        HistoryEntry("/bin/bash -o pipefail -c a command this Dockerfile does not have", False),
+        HistoryEntry("/bin/bash -o pipefail -c #(nop)  USER 1", True),
+    )
+    loc = Locator(rendered(SHELL_TEXT), facts(config=config(history=history), layers=layers(2)))
+    assert not loc.history_aligned
+    assert loc.base_layers == 1
+    assert line(loc.locate_path("/usr/bin/passwd", layer=0)) == 1  # the base's: FROM
+    assert line(loc.locate_path("/usr/bin/passwd", layer=1)) == 3  # not the base's: the RUN naming it
+    assert line(loc.locate_path("/usr/bin/passwd")) == 3  # no layer known: the RUN naming it
+
+
+def test_heredoc_scripts_are_read_for_packages_and_paths() -> None:
+    text = (
+        "FROM a:1\n"
+        "RUN <<EOF\n"
+        "set -e\n"
+        "apt-get install -y --no-install-recommends curl\n"
+        "install -m 4755 /bin/true /usr/local/bin/elevate\n"
+        "EOF\n"
+        "RUN cat <<EOF > /etc/motd\n"
+        "apt-get install -y gosu\n"
+        "EOF\n"
+    )
+    loc = Locator(rendered(text))
+    assert loc.locate_package("deb", "curl")[0] == SourceLocation(PATH, 2, 6)
+    assert line(loc.locate_path("/usr/local/bin/elevate")) == 2
+    assert line(loc.locate_path("/etc/motd")) == 7
+    # Text written to a file is no command: gosu is not installed by line 7.
+    assert line(loc.locate_package("deb", "gosu")) == 1
