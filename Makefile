@@ -1,27 +1,47 @@
 # The two commands a fresh machine needs (see README.md):
 #   make run    build, check, scan and report every image of the default catalog
 #   make test   lint, type-check and run the whole test suite on the real engine, Trivy and registry
-# Each provisions what is missing first: the virtual environment from the hash-pinned lock, the
-# Docker engine (Debian's docker.io), the base image built from the Debian archive.
+# Each provisions what is missing first: the virtual environment from a hash-pinned lock (the
+# runtime lock for `run`, the dev lock, a superset, for `test`), the Docker engine (Debian's
+# docker.io), the base image built from the Debian archive.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha256sum requirements/dev.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# A stamp per lock content: editing a lock (or pyproject.toml) reinstalls on the next make.
+stamp = $(VENV)/.installed-$(1)-$(shell sha256sum $(2) 2>/dev/null | sha256sum | cut -c1-12)
+RUN_STAMP := $(call stamp,run,requirements/runtime.lock pyproject.toml)
+DEV_STAMP := $(call stamp,dev,requirements/runtime.lock requirements/dev.lock pyproject.toml)
 PYTEST_ARGS ?=
 
-.PHONY: setup engine base db tools run test lint unit lock bench clean-state
+.PHONY: setup setup-run engine base db tools run test lint unit lock bench clean-state
 
-setup: $(STAMP)
+# What `harden` needs to run (Trivy included), nothing more: `make run` and the release and scan
+# workflows. A current dev venv already holds all of it at the same versions.
+setup-run: $(RUN_STAMP)
 
-$(STAMP): requirements/dev.lock pyproject.toml
+$(RUN_STAMP): requirements/runtime.lock pyproject.toml
+	@if [ -e $(DEV_STAMP) ]; then echo "$(VENV): the dev lock is installed, a superset of the runtime lock"; else \
+	  set -ex; \
+	  $(PYTHON) -m venv $(VENV); \
+	  $(PIP_INSTALL) --require-hashes -r requirements/runtime.lock; \
+	  $(PIP_INSTALL) --no-deps --no-build-isolation -e .; \
+	  rm -f $(VENV)/.installed-*; \
+	fi
+	touch $@
+
+# The runtime plus the test and lint tools: `make test`, `make unit`, `make lint`.
+setup: $(DEV_STAMP)
+
+$(DEV_STAMP): requirements/runtime.lock requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PIP_INSTALL) --require-hashes -r requirements/dev.lock
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-engine: setup
+engine: setup-run
 	$(BIN)/harden engine up
 
 base: engine
@@ -30,7 +50,7 @@ base: engine
 # Trivy's vulnerability DB, built from the full Go and PyPA exports plus the organisation's own
 # advisories, all in this repository (nothing to download; see advisories/upstream/README.md).
 TRIVY_CACHE ?= $(HOME)/.cache/hardening/trivy
-db: setup
+db: setup-run
 	$(BIN)/harden db build advisories/upstream/Go.zip advisories/upstream/PyPI.zip advisories --cache-dir $(TRIVY_CACHE)
 
 # The main job: render check, build, policy checks, scan, reports and gate for every image.
@@ -57,8 +77,14 @@ test: lint base tools
 unit: setup
 	$(BIN)/pytest -m "not docker and not trivy and not registry" $(PYTEST_ARGS)
 
-lock:
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras -o requirements/dev.lock requirements/dev.in
+# Both locks from their .in files, runtime first: dev.in is constrained by runtime.lock, so the two
+# agree on every version. No index or find-links line is written: pip reads those from the
+# machine's configuration, and no package registry's host belongs in the repository.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+lock: setup
+	$(PIP_COMPILE) -o requirements/runtime.lock requirements/runtime.in
+	$(PIP_COMPILE) -o requirements/dev.lock requirements/dev.in
 
 # Speed and size figures against peers; reports only, never fails on a missed goal.
 bench: base db
