@@ -72,7 +72,7 @@ def test_parse_lock_handles_continuations_comments_markers_and_options(tmp_path:
         tmp_path / "requirements.lock",
         "#\n"
         "# header comment\n"
-        "--index-url https://pypi.org/simple\n"
+        "--index-url https://index.example/simple\n"
         "\n"
         f"Foo_Bar==1.2.0 \\\n"
         f"    --hash=sha256:{h1} \\\n"
