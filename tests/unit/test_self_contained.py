@@ -18,7 +18,8 @@ from tests.conftest import REPO_ROOT
 REGISTRY_HOSTS = re.compile(
     rb"(?<![\w.-])(?:[\w-]+\.)*"
     rb"(?:"
-    rb"(?:deb|security|ftp(?:\.[a-z]{2})?|httpredir|snapshot|archive|incoming)\.debian\.org"  # Debian's archive
+    # Debian's archive
+    rb"(?:deb|security|ftp(?:\.[a-z]{2})?|httpredir|snapshot|archive|incoming)\.debian\.org"
     rb"|(?:archive|security|ports)\.ubuntu\.com"  # Ubuntu's archive
     rb"|pypi\.org|pypi\.python\.org|pythonhosted\.org"  # PyPI
     rb"|registry\.npmjs\.(?:org|com)|registry\.yarnpkg\.com"  # npm
