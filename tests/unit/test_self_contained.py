@@ -3,14 +3,17 @@ machine's configuration, test data is vendored."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import jsonschema
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, SARIF_SCHEMA
 
 # Package registries' hosts, any subdomain included. Written as patterns (escaped dots) so that
 # this file does not match itself. Advisory trackers and mailing lists of the same projects are
@@ -82,3 +85,55 @@ def test_no_package_registry_host_in_the_repository() -> None:
             line = data.count(b"\n", 0, match.start()) + 1
             found.append(f"{path.relative_to(REPO_ROOT)}:{line}: {match.group().decode(errors='replace')}")
     assert not found, "package registry hosts in tracked files:\n" + "\n".join(found)
+
+
+# -- nothing outside the checkout ----------------------------------------------------------------
+
+# What the code, tests and scripts may not reach for: the folder named "shared" beside the
+# checkout, whether as a relative path, as the repository root's parent joined with that name, or
+# as the workplace's absolute path. Written as patterns, so that this file does not match itself.
+OUTSIDE = re.compile(
+    r"\.\./+shared\b"
+    r"|\bparents?\b[^\n]*[\"']shared[\"']"
+    r"|/work/+shared\b"
+)
+SELF_CONTAINED = ("hardening", "tests", "bench", "scripts", ".ci", "Makefile")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'SCHEMA = ROOT / "..' + '/shared/schemas/sarif-schema-2.1.0.json"',
+        'SHARED = REPO_ROOT.parent / "sha' + 'red"',
+        "osv = Path(__file__).parents[3] / 'sha" + "red' / 'osv'",
+        "cp /work" + "/shared/osv/Go.zip .",
+    ],
+)
+def test_the_pattern_finds_reads_outside_the_checkout(text: str) -> None:
+    assert OUTSIDE.search(text)
+
+
+def test_nothing_reads_beside_the_checkout() -> None:
+    """A clone of the repository alone runs its tests, benchmarks and scripts: test data is vendored."""
+    found = []
+    for path in tracked_files():
+        relative = path.relative_to(REPO_ROOT)
+        if relative.parts[0] not in SELF_CONTAINED:
+            continue
+        text = path.read_text(errors="replace")
+        for match in OUTSIDE.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            found.append(f"{relative}:{line}: {match.group()}")
+    assert not found, "reads outside the repository (vendor the data instead):\n" + "\n".join(found)
+
+
+def test_the_vendored_sarif_schema_is_the_official_one() -> None:
+    """The copy is unmodified (tests/data/schemas/README.md gives its source and licence)."""
+    data = SARIF_SCHEMA.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == (
+        "6352a05f9d03f181b8d9c71a46bdacc4fcff9d8ade5364858b425ba0c0994ed7"
+    )
+    schema = json.loads(data)
+    jsonschema.Draft7Validator.check_schema(schema)
+    assert schema["title"].startswith("Static Analysis Results Format (SARIF) Version 2.1.0")
+    assert SARIF_SCHEMA.is_relative_to(REPO_ROOT)
