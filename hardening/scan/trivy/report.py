@@ -1,14 +1,24 @@
-"""The boundary with Trivy's JSON report: validated, checked to be about our image, made findings."""
+"""The boundary with Trivy's JSON report: validated, checked to be about our image, made findings.
+
+The report is decoded and validated in one pass by msgspec into the frozen structs below (about
+four times faster than ``json.loads`` plus a pydantic model on a 60 MB report, and no dict of
+every field on the way). Only a report that fails that pass is read again with ``json.loads``,
+which gives the messages people know for broken JSON (and accepts the few inputs the strict
+decoder refuses but Python's reader takes: a byte-order mark, UTF-16, ``NaN``, lone surrogates),
+and is then checked field by field in the same order as a good report.
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
 from hardening.errors import ScannerError
 from hardening.findings import Finding, Origin, Severity
@@ -22,30 +32,34 @@ _OS_PACKAGE_DB = {
     "alpine": "/lib/apk/db/installed",
 }
 
-
-class _Model(BaseModel):
-    # Strict on what we read; Trivy adds fields between releases and we ignore those.
-    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+_NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class TrivyLayer(_Model):
+class _Model(msgspec.Struct, frozen=True, forbid_unknown_fields=False):
+    # Strict on what we read (no text for a number, no number for text); Trivy adds fields
+    # between releases and we ignore those.
+    pass
+
+
+class TrivyLayer(_Model, frozen=True):
     DiffID: str | None = None
 
 
-class TrivyCvss(_Model):
+class TrivyCvss(_Model, frozen=True):
     V3Score: float | None = None
 
 
-class TrivyDataSource(_Model):
+class TrivyDataSource(_Model, frozen=True):
     ID: str | None = None
 
 
-class TrivyVulnerability(_Model):
-    VulnerabilityID: str = Field(min_length=1)
-    VendorIDs: list[str] = []
-    PkgName: str = Field(min_length=1)
-    PkgPath: str | None = None
+class TrivyVulnerability(_Model, frozen=True):
+    VulnerabilityID: _NonEmpty
+    PkgName: _NonEmpty
     InstalledVersion: str
+    Severity: str
+    VendorIDs: list[str] = []
+    PkgPath: str | None = None
     FixedVersion: str | None = None
     Status: str | None = None
     Layer: TrivyLayer | None = None
@@ -54,46 +68,45 @@ class TrivyVulnerability(_Model):
     DataSource: TrivyDataSource | None = None
     Title: str = ""
     Description: str = ""
-    Severity: str
     CVSS: dict[str, TrivyCvss] = {}
     References: list[str] = []
 
 
-class TrivySecret(_Model):
-    RuleID: str = Field(min_length=1)
-    Category: str | None = None
+class TrivySecret(_Model, frozen=True):
+    RuleID: _NonEmpty
     Severity: str
+    Category: str | None = None
     Title: str = ""
     StartLine: int | None = None
     EndLine: int | None = None
     Layer: TrivyLayer | None = None
 
 
-class TrivyCause(_Model):
+class TrivyCause(_Model, frozen=True):
     StartLine: int | None = None
     EndLine: int | None = None
 
 
-class TrivyMisconfiguration(_Model):
-    ID: str = Field(min_length=1)
+class TrivyMisconfiguration(_Model, frozen=True):
+    ID: _NonEmpty
+    Severity: str
+    Status: str
     Type: str | None = None
     Title: str = ""
     Description: str = ""
     Message: str = ""
     Resolution: str = ""
-    Severity: str
     PrimaryURL: str | None = None
     References: list[str] = []
-    Status: str
     Layer: TrivyLayer | None = None
     CauseMetadata: TrivyCause | None = None
 
 
-class TrivyPackage(_Model):
+class TrivyPackage(_Model, frozen=True):
     Name: str
 
 
-class TrivyResult(_Model):
+class TrivyResult(_Model, frozen=True):
     Target: str
     Class: str
     Type: str | None = None
@@ -103,27 +116,30 @@ class TrivyResult(_Model):
     Misconfigurations: list[TrivyMisconfiguration] = []
 
 
-class TrivyOs(_Model):
+class TrivyOs(_Model, frozen=True):
     Family: str
     Name: str = ""
 
 
-class TrivyMetadata(_Model):
+class TrivyMetadata(_Model, frozen=True):
     ImageID: str | None = None
     OS: TrivyOs | None = None
 
 
-class TrivyVersionInfo(_Model):
+class TrivyVersionInfo(_Model, frozen=True):
     Version: str
 
 
-class TrivyReport(_Model):
+class TrivyReport(_Model, frozen=True):
     SchemaVersion: int
     ArtifactName: str
+    Results: list[TrivyResult]
     ArtifactType: str | None = None
     Trivy: TrivyVersionInfo | None = None
     Metadata: TrivyMetadata | None = None
-    Results: list[TrivyResult]
+
+
+_DECODER = msgspec.json.Decoder(TrivyReport)
 
 
 @dataclass(frozen=True)
@@ -150,42 +166,14 @@ def parse_report(
     None, findings are named after the report's own ArtifactName (a report handed to us).
     """
     what = f"Trivy's report for {image}" if image else "the Trivy report"
-    rerun = "run the scan again; if it persists, run trivy by hand with the same flags"
-    if not raw.strip():
-        raise ScannerError(f"{what} is empty: Trivy exited without writing a report", hint=rerun)
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        if _truncated(raw, exc):
-            message = f"{what} is truncated: the JSON stops in the middle ({exc})"
-        else:
-            message = f"{what} is not valid JSON ({exc})"
-        raise ScannerError(message, details=raw[:300].decode("utf-8", "replace"), hint=rerun) from None
-    if not isinstance(data, dict):
-        raise ScannerError(f"{what} is not a Trivy JSON report (a {type(data).__name__}, not an object)")
-    schema = data.get("SchemaVersion")
-    if schema != REPORT_SCHEMA_VERSION or type(schema) is not int:
-        raise ScannerError(
-            f"{what} is not a Trivy JSON report: "
-            f"SchemaVersion is {schema!r}, expected {REPORT_SCHEMA_VERSION}",
-            hint="check that the binary is Trivy 0.76 and that --format json was honoured",
-        )
-    for key in ("ArtifactName", "Results"):
-        if key not in data:
-            raise ScannerError(
-                f"{what} has no {key}: Trivy analysed nothing it could report on",
-                hint="check that the tarball is a `docker save` image with an OS or packages Trivy knows",
-            )
-    try:
-        report = TrivyReport.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ScannerError(
-            f"{what} does not have the shape Trivy 0.76 writes: {where}: {first['msg']}",
-            details=str(exc)[:2000],
-            hint="check that the binary is the pinned Trivy",
-        ) from None
+        report = _DECODER.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        # rare: a broken report, or one only Python's reader takes; the slow path says which
+        report = _decode_slowly(raw, what)
+    schema = report.SchemaVersion
+    if schema != REPORT_SCHEMA_VERSION:
+        raise _schema_error(what, schema)
     if artifact_name is not None and report.ArtifactName != artifact_name:
         raise ScannerError(
             f"{what} is about {report.ArtifactName!r}, not the tarball we asked for ({artifact_name})",
@@ -227,6 +215,116 @@ def parse_report(
     )
 
 
+def _decode_slowly(raw: bytes, what: str) -> TrivyReport:
+    """What is wrong with a report the fast decoder refused, in the order a reader checks it.
+
+    Python's reader, then the report's top-level keys, then every field: the same checks as the
+    fast path, one at a time, so that the error names the first thing wrong.
+    """
+    rerun = "run the scan again; if it persists, run trivy by hand with the same flags"
+    if not raw.strip():
+        raise ScannerError(f"{what} is empty: Trivy exited without writing a report", hint=rerun)
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        if _truncated(raw, exc):
+            message = f"{what} is truncated: the JSON stops in the middle ({exc})"
+        else:
+            message = f"{what} is not valid JSON ({exc})"
+        raise ScannerError(message, details=raw[:300].decode("utf-8", "replace"), hint=rerun) from None
+    if not isinstance(data, dict):
+        raise ScannerError(f"{what} is not a Trivy JSON report (a {type(data).__name__}, not an object)")
+    schema = data.get("SchemaVersion")
+    if schema != REPORT_SCHEMA_VERSION or type(schema) is not int:
+        raise _schema_error(what, schema)
+    for key in ("ArtifactName", "Results"):
+        if key not in data:
+            raise ScannerError(
+                f"{what} has no {key}: Trivy analysed nothing it could report on",
+                hint="check that the tarball is a `docker save` image with an OS or packages Trivy knows",
+            )
+    try:
+        return msgspec.convert(data, TrivyReport, strict=True)
+    except msgspec.ValidationError as exc:
+        where, problem = _shape_error(str(exc), data)
+        raise ScannerError(
+            f"{what} does not have the shape Trivy 0.76 writes: {where}: {problem}",
+            details=str(exc)[:2000],
+            hint="check that the binary is the pinned Trivy",
+        ) from None
+
+
+def _schema_error(what: str, schema: object) -> ScannerError:
+    return ScannerError(
+        f"{what} is not a Trivy JSON report: SchemaVersion is {schema!r}, expected {REPORT_SCHEMA_VERSION}",
+        hint="check that the binary is Trivy 0.76 and that --format json was honoured",
+    )
+
+
+# msgspec says "Expected `str | null`, got `int` - at `$.Results[0].Vulnerabilities[2].PkgPath`";
+# people read "Results.0.Vulnerabilities.2.PkgPath: Input should be a valid string".
+_MSGSPEC_ERROR = re.compile(r"\A(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?\Z", re.DOTALL)
+_MISSING = re.compile(r"\AObject missing required field `(?P<field>[^`]+)`\Z")
+_EXPECTED = re.compile(r"\AExpected `(?P<expected>[^`]+)`, got `[^`]+`\Z")
+_TOO_SHORT = re.compile(r"\AExpected `str` of length >= (?P<n>\d+)\Z")
+_KIND = {"str": "string", "int": "integer", "float": "number", "array": "list", "object": "dictionary"}
+
+
+def _shape_error(text: str, data: dict[str, Any]) -> tuple[str, str]:
+    """``(where, problem)`` of a msgspec validation error, as a dotted path and a sentence."""
+    match = _MSGSPEC_ERROR.match(text)
+    problem = match["problem"] if match else text
+    parts = re.findall(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]", (match["path"] or "") if match else "")
+    path = _name_keys([name or index for name, index in parts], data)
+    if missing := _MISSING.match(problem):
+        return ".".join([*path, missing["field"]]), "Field required"
+    if too_short := _TOO_SHORT.match(problem):
+        n = int(too_short["n"])
+        return ".".join(path) or "$", f"String should have at least {n} character{'s' if n != 1 else ''}"
+    if expected := _EXPECTED.match(problem):
+        kinds = [k for k in expected["expected"].split(" | ") if k != "null"]
+        if len(kinds) == 1 and kinds[0] in _KIND:
+            problem = f"Input should be a valid {_KIND[kinds[0]]}"
+    return ".".join(path) or "$", problem
+
+
+def _name_keys(path: list[str], data: dict[str, Any]) -> list[str]:
+    """The path with msgspec's ``...`` for a mapping key (CVSS's vendor) replaced by the key.
+
+    The key is the first whose value does not convert to the mapping's value type.
+    """
+    named: list[str] = []
+    node: Any = data
+    kind: Any = TrivyReport
+    for part in path:
+        kind = _strip_optional(kind)
+        if part == "..." and isinstance(node, dict) and get_origin(kind) is dict:
+            kind = get_args(kind)[1]
+            part = next((key for key, value in node.items() if not _converts(value, kind)), "*")
+        elif part.isdigit() and isinstance(node, list) and get_origin(kind) is list:
+            kind = get_args(kind)[0]
+        elif isinstance(node, dict) and isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            kind = get_type_hints(kind).get(part)
+        else:
+            return [*named, *("*" if p == "..." else p for p in path[len(named) :])]
+        named.append(part)
+        node = node[int(part)] if isinstance(node, list) else node.get(part)
+    return named
+
+
+def _strip_optional(kind: Any) -> Any:
+    args = [arg for arg in get_args(kind) if arg is not type(None)]
+    return args[0] if get_origin(kind) in (UnionType, Union) and len(args) == 1 else kind
+
+
+def _converts(value: Any, kind: Any) -> bool:
+    try:
+        msgspec.convert(value, kind, strict=True)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
 def _truncated(raw: bytes, exc: ValueError) -> bool:
     """An object that starts well and breaks off where the input ends: a cut-off write."""
     if not raw.lstrip().startswith(b"{") or not isinstance(exc, json.JSONDecodeError):
@@ -234,11 +332,22 @@ def _truncated(raw: bytes, exc: ValueError) -> bool:
     return exc.msg.startswith("Unterminated") or exc.pos >= len(exc.doc.rstrip())
 
 
-def _severity(text: str, where: str) -> Severity:
+# Trivy writes a handful of severity words thousands of times.
+_SEVERITY_OF: dict[str, Severity] = {}
+
+
+def _severity(text: str, where: str, rule_id: str) -> Severity:
     try:
-        return Severity.parse(text)
+        return _SEVERITY_OF[text]
+    except KeyError:
+        pass
+    try:
+        severity = _SEVERITY_OF[text] = Severity.parse(text)
     except ValueError as exc:
-        raise ScannerError(f"{where}: {exc}", hint="check that the binary is the pinned Trivy") from None
+        raise ScannerError(
+            f"{where}, {rule_id}: {exc}", hint="check that the binary is the pinned Trivy"
+        ) from None
+    return severity
 
 
 def _diff_id(layer: TrivyLayer | None) -> str | None:
@@ -276,7 +385,7 @@ def _vulnerability(vuln: TrivyVulnerability, result: TrivyResult, image: str, wh
     return Finding(
         origin=Origin.SCANNER,
         rule_id=vuln.VulnerabilityID,
-        severity=_severity(vuln.Severity, f"{where}, {vuln.VulnerabilityID}"),
+        severity=_severity(vuln.Severity, where, vuln.VulnerabilityID),
         message=message,
         image=image,
         title=vuln.Title or vuln.VulnerabilityID,
@@ -308,7 +417,7 @@ def _secret(secret: TrivySecret, result: TrivyResult, image: str, where: str) ->
     return Finding(
         origin=Origin.SCANNER,
         rule_id=secret.RuleID,
-        severity=_severity(secret.Severity, f"{where}, {secret.RuleID}"),
+        severity=_severity(secret.Severity, where, secret.RuleID),
         message=f"secret in the image: {title} in {path}{line}",
         image=image,
         title=title,
@@ -331,7 +440,7 @@ def _misconfiguration(misconf: TrivyMisconfiguration, result: TrivyResult, image
     return Finding(
         origin=Origin.SCANNER,
         rule_id=misconf.ID,
-        severity=_severity(misconf.Severity, f"{where}, {misconf.ID}"),
+        severity=_severity(misconf.Severity, where, misconf.ID),
         message=f"{misconf.ID} in {path}{line}: {text}",
         image=image,
         title=misconf.Title or misconf.ID,
