@@ -64,7 +64,11 @@ def gzip_size(doc: Mapping[str, Any], *, limit: int | None = None) -> int:
     level 1 never compresses better than level 9, so either bound below the limit proves the
     real size is below it too.
     """
-    raw = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    return gzip_size_of(json.dumps(doc, ensure_ascii=False).encode("utf-8"), limit=limit)
+
+
+def gzip_size_of(raw: bytes, *, limit: int | None = None) -> int:
+    """``gzip_size`` of a document already written as ``json.dumps(doc, ensure_ascii=False)``."""
     if limit is not None:
         plain_bound = len(raw) + 5 * (len(raw) // 65536 + 1) + 64
         if plain_bound <= limit:

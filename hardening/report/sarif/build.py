@@ -7,17 +7,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import sarif_om as om
-
 from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding, Origin, Severity, SourceLocation
 from hardening.report import github_rules as limits
-from hardening.report._common import sorted_findings
+from hardening.report._common import sorted_findings, usable_cvss
 from hardening.report.sarif.fingerprint import fingerprint_base
 from hardening.report.sarif.locations import Context, LineReader, normalise
 from hardening.report.sarif.results import bag, build_result
 from hardening.report.sarif.rules import build_rule
-from hardening.report.sarif.serialise import sarif_log_json
+from hardening.report.sarif.serialise import gzip_size, plain_number, sarif_log_json
 from hardening.report.sarif.text import is_web_uri
 from hardening.report.sarif.vocabulary import SRCROOT, ToolInfo, default_category
 
@@ -54,37 +52,46 @@ def build_sarif(
     lines = LineReader(repo_root)
     context = Context(fallback=fallback, repo_root=repo_root, lines=lines)
     origins = [origin for origin in Origin if origin in tools]
-    by_origin = {o: [f for f in findings if f.origin is o] for o in origins}
+    by_origin = {o: _locate([f for f in findings if f.origin is o], context) for o in origins}
+    # msgspec spells a few floats otherwise than json; CVSS scores are the only floats we write
+    plain = all(plain_number(score) for score in (usable_cvss(f) for f in findings) if score is not None)
     budget = limits.DISPLAYED_RESULTS_PER_RUN
     while True:
-        runs = [_build_run(o, tools[o], by_origin[o], automation_id, context, budget) for o in origins]
+        runs = [_build_run(o, tools[o], by_origin[o], automation_id, budget) for o in origins]
         doc = sarif_log_json(runs)
-        if budget <= 1 or limits.gzip_size(doc, limit=limits.MAX_GZIP_BYTES) <= limits.MAX_GZIP_BYTES:
+        size = gzip_size(doc, limit=limits.MAX_GZIP_BYTES, numbers_checked=plain)
+        if budget <= 1 or size <= limits.MAX_GZIP_BYTES:
             return doc
         # rare: only huge help texts on thousands of rules get here; halving converges quickly
         budget //= 2
 
 
-def _build_run(
-    origin: Origin,
-    tool: ToolInfo,
-    findings: Sequence[Finding],
-    automation_id: str,
-    context: Context,
-    max_results: int,
-) -> Any:
-    ordered = sorted_findings(findings)
-    located: list[tuple[Finding, SourceLocation, SourceLocation | None, str]] = []
+# A finding with the repository locations of its result and its fingerprint.
+_Located = tuple[Finding, SourceLocation, SourceLocation | None, str]
+
+
+def _locate(findings: Sequence[Finding], context: Context) -> list[_Located]:
+    """The findings in report order, located and fingerprinted."""
+    located: list[_Located] = []
     occurrences: Counter[str] = Counter()
     # fingerprints are numbered over every finding, before truncation, so that what truncation
     # drops never renumbers what it keeps
-    for finding in ordered:
+    for finding in sorted_findings(findings):
         primary = (context.normalise(finding.location) if finding.location else None) or context.fallback
         template = context.normalise(finding.template_location) if finding.template_location else None
         base = fingerprint_base(finding, context.lines.line(primary.path, primary.line))
         occurrences[base] += 1
         located.append((finding, primary, template, f"{base}:{occurrences[base]}"))
+    return located
 
+
+def _build_run(
+    origin: Origin,
+    tool: ToolInfo,
+    located: Sequence[_Located],
+    automation_id: str,
+    max_results: int,
+) -> dict[str, Any]:
     kept, dropped = located[:max_results], located[max_results:]
     groups: dict[str, list[Finding]] = defaultdict(list)
     for finding, *_ in kept:
@@ -97,8 +104,8 @@ def _build_run(
         for finding, primary, template, fingerprint in kept
     ]
 
-    invocations = None
-    properties = None
+    run: dict[str, Any] = {"tool": {"driver": _driver(tool, rules)}}
+    run["automationDetails"] = {"id": automation_id}
     if dropped:
         by_severity = Counter(f.severity.label for f, *_ in dropped)
         omitted = {s.label: by_severity[s.label] for s in Severity if by_severity[s.label]}
@@ -108,39 +115,27 @@ def _build_run(
             f"({summary}); only the {len(kept)} most severe are reported, "
             "see the JSON report for all of them."
         )
-        properties = bag(
+        # the notification's level, "warning", is the model's default and so left out
+        notification = {"message": {"text": note}, "descriptor": {"id": "results-truncated"}}
+        run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": [notification]}]
+    run["originalUriBaseIds"] = {SRCROOT: {"description": {"text": "The root of the repository checkout."}}}
+    if dropped:
+        run["properties"] = bag(
             truncated=True,
             resultLimit=max_results,
             totalFindings=len(located),
             omittedResults=len(dropped),
             omittedBySeverity=omitted,
         )
-        invocations = [
-            om.Invocation(
-                execution_successful=True,
-                tool_execution_notifications=[
-                    om.Notification(
-                        message=om.Message(text=note),
-                        level="warning",
-                        descriptor=om.ReportingDescriptorReference(id="results-truncated"),
-                    )
-                ],
-            )
-        ]
+    run["results"] = results
+    return run
 
-    driver = om.ToolComponent(
-        name=tool.name,
-        version=tool.version or None,
-        information_uri=tool.information_uri if is_web_uri(tool.information_uri) else None,
-        rules=rules,
-    )
-    return om.Run(
-        tool=om.Tool(driver=driver),
-        automation_details=om.RunAutomationDetails(id=automation_id),
-        original_uri_base_ids={
-            SRCROOT: om.ArtifactLocation(description=om.Message(text="The root of the repository checkout."))
-        },
-        invocations=invocations,
-        results=results,
-        properties=properties,
-    )
+
+def _driver(tool: ToolInfo, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    driver: dict[str, Any] = {"name": tool.name}
+    if is_web_uri(tool.information_uri):
+        driver["informationUri"] = tool.information_uri
+    driver["rules"] = rules
+    if tool.version:
+        driver["version"] = tool.version
+    return driver

@@ -8,11 +8,14 @@ or digest, and the whitespace-normalised text of the responsible line; the calle
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from hardening.findings import Finding
 from hardening.report._common import image_name
 
 _FINGERPRINT_VERSION = "hardening-fp-1"
+# every finding of a log names the same image or two
+_image_name = lru_cache(maxsize=64)(image_name)
 
 
 def fingerprint_base(finding: Finding, line_text: str | None) -> str:
@@ -24,7 +27,7 @@ def fingerprint_base(finding: Finding, line_text: str | None) -> str:
             finding.package or "",
             finding.installed_version or "",
             finding.image_path or "",
-            image_name(finding.image),
+            _image_name(finding.image),
             normalised_line,
         )
     )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
-
-import sarif_om as om
 
 from hardening.findings import SourceLocation
 from hardening.report.sarif.vocabulary import SRCROOT
@@ -70,9 +69,15 @@ def normalise(location: SourceLocation, repo_root: Path | None) -> SourceLocatio
     return SourceLocation("/".join(parts), line, end)
 
 
-def artifact(location: SourceLocation) -> Any:
-    region = om.Region(start_line=location.line, end_line=location.end_line)
-    return om.PhysicalLocation(
-        artifact_location=om.ArtifactLocation(uri=quote(location.path), uri_base_id=SRCROOT),
-        region=region,
-    )
+def physical_location(location: SourceLocation) -> dict[str, Any]:
+    """sarif-om's ``PhysicalLocation``: an artifact location under %SRCROOT% and a region."""
+    region: dict[str, Any] = {"startLine": location.line}
+    if location.end_line is not None:
+        region = {"endLine": location.end_line, "startLine": location.line}
+    return {"artifactLocation": {"uri": _uri(location.path), "uriBaseId": SRCROOT}, "region": region}
+
+
+@lru_cache(maxsize=1024)
+def _uri(path: str) -> str:
+    # thousands of results share a handful of paths
+    return quote(path)

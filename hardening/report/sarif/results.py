@@ -1,44 +1,62 @@
-"""One SARIF result per finding, and the property bags results and rules carry."""
+"""One SARIF result per finding (sarif-om's ``Result``), and the property bags results and rules
+carry.
+
+Written as the dicts sarif-om's serialisation would give: keys in the object model's field order,
+values equal to the model's defaults left out (``level`` excepted: without it a result would take
+its rule's level). ``tests/unit/test_sarif_vocabulary.py`` holds every log we write to that.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import sarif_om as om
-
-from hardening.findings import Finding, SourceLocation
+from hardening.findings import Finding, Origin, Severity, SourceLocation
 from hardening.report._common import usable_cvss
-from hardening.report.sarif.locations import artifact
+from hardening.report.sarif.locations import physical_location
 from hardening.report.sarif.text import clip, escape_message
 from hardening.report.sarif.vocabulary import LEVEL_OF, MAX_MESSAGE_CHARS, TEMPLATE_LOCATION_ID
 
+# Enum properties are slow to read and read for every result.
+_LABEL = {severity: severity.label for severity in Severity}
+_ORIGIN = {origin: origin.value for origin in Origin}
 
-def bag(tags: Sequence[str] | None = None, **values: Any) -> Any:
-    """A sarif_om PropertyBag; keys that are not Python names (``security-severity``) become
-    extra attributes, which the serialiser writes after the declared ``tags``."""
-    properties = om.PropertyBag(tags=list(tags) if tags else None)
+
+def bag(tags: list[str] | None = None, **values: Any) -> dict[str, Any]:
+    """sarif-om's ``PropertyBag``: ``tags`` when there are any, then the other properties in the
+    order given, leaving out those that are None (also inside a mapping value)."""
+    properties: dict[str, Any] = {"tags": tags} if tags else {}
     for key, value in values.items():
         if value is not None:
-            setattr(properties, key, value)
+            if isinstance(value, dict):
+                value = {k: v for k, v in value.items() if v is not None}
+            properties[key] = value
     return properties
 
 
-def _result_properties(finding: Finding) -> Any:
-    return bag(
-        origin=finding.origin.value,
-        severity=finding.severity.label,
-        image=finding.image,
-        title=finding.title or None,
-        package=finding.package,
-        packageType=finding.package_type,
-        installedVersion=finding.installed_version,
-        fixedVersion=finding.fixed_version,
-        imagePath=finding.image_path,
-        status=finding.status,
-        cvssScore=usable_cvss(finding),
-        fixable=finding.fixable,
-    )
+def _result_properties(finding: Finding) -> dict[str, Any]:
+    # bag()'s output, spelt out: this runs for every result
+    properties: dict[str, Any] = {"origin": _ORIGIN[finding.origin], "severity": _LABEL[finding.severity]}
+    if finding.image is not None:
+        properties["image"] = finding.image
+    if finding.title:
+        properties["title"] = finding.title
+    if finding.package is not None:
+        properties["package"] = finding.package
+    if finding.package_type is not None:
+        properties["packageType"] = finding.package_type
+    if finding.installed_version is not None:
+        properties["installedVersion"] = finding.installed_version
+    if finding.fixed_version is not None:
+        properties["fixedVersion"] = finding.fixed_version
+    if finding.image_path is not None:
+        properties["imagePath"] = finding.image_path
+    if finding.status is not None:
+        properties["status"] = finding.status
+    score = usable_cvss(finding)
+    if score is not None:
+        properties["cvssScore"] = score
+    properties["fixable"] = finding.fixable
+    return properties
 
 
 def build_result(
@@ -47,29 +65,25 @@ def build_result(
     fingerprint: str,
     primary: SourceLocation,
     template: SourceLocation | None,
-) -> Any:
+) -> dict[str, Any]:
     message = clip(finding.message or finding.title or finding.rule_id, MAX_MESSAGE_CHARS)
-    related = None
+    result: dict[str, Any] = {"message": {}, "level": LEVEL_OF[finding.severity]}
+    result["locations"] = [{"physicalLocation": physical_location(primary)}]
+    result["partialFingerprints"] = {"primaryLocationLineHash": fingerprint}
+    result["properties"] = _result_properties(finding)
     if template is not None:
         message = f"{escape_message(message)}\n\nTemplate line: [{template}]({TEMPLATE_LOCATION_ID})"
-        related = [
-            om.Location(
-                id=TEMPLATE_LOCATION_ID,
-                physical_location=artifact(template),
-                message=om.Message(text="template line that renders the responsible line"),
-            )
+        result["relatedLocations"] = [
+            {
+                "id": TEMPLATE_LOCATION_ID,
+                "message": {"text": "template line that renders the responsible line"},
+                "physicalLocation": physical_location(template),
+            }
         ]
-    suppressions = None
+    result["message"]["text"] = message
+    result["ruleId"] = finding.rule_id
+    result["ruleIndex"] = rule_index
     if finding.suppressed_by is not None:
-        suppressions = [om.Suppression(kind="external", justification=finding.suppressed_by or "suppressed")]
-    return om.Result(
-        rule_id=finding.rule_id,
-        rule_index=rule_index,
-        level=LEVEL_OF[finding.severity],
-        message=om.Message(text=message),
-        locations=[om.Location(physical_location=artifact(primary))],
-        related_locations=related,
-        partial_fingerprints={"primaryLocationLineHash": fingerprint},
-        suppressions=suppressions,
-        properties=_result_properties(finding),
-    )
+        suppression = {"kind": "external", "justification": finding.suppressed_by or "suppressed"}
+        result["suppressions"] = [suppression]
+    return result

@@ -1,12 +1,13 @@
-"""One SARIF rule (``reportingDescriptor``) per rule id: descriptions, help text, severity."""
+"""One SARIF rule (sarif-om's ``ReportingDescriptor``) per rule id: descriptions, help, severity.
+
+Written as the dict sarif-om's serialisation would give (see ``results``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
-
-import sarif_om as om
 
 from hardening.findings import Finding, Origin
 from hardening.report import github_rules as limits
@@ -77,7 +78,7 @@ def _help(origin: Origin, rule_id: str, group: Sequence[Finding]) -> tuple[str, 
     return clip("\n".join(text), MAX_HELP_CHARS), clip("\n".join(markdown), MAX_HELP_CHARS)
 
 
-def build_rule(origin: Origin, rule_id: str, group: Sequence[Finding], tool: ToolInfo) -> Any:
+def build_rule(origin: Origin, rule_id: str, group: Sequence[Finding], tool: ToolInfo) -> dict[str, Any]:
     first = group[0]
     title = first.title or first_line(first.message) or rule_id
     short = f"{rule_id}: {title}" if origin is Origin.SCANNER and title != rule_id else title
@@ -99,18 +100,22 @@ def build_rule(origin: Origin, rule_id: str, group: Sequence[Finding], tool: Too
         name = pascal(rule_id) or "Policy"
         tags = ["security", "policy"]
     references = list(dict.fromkeys(r for f in group for r in f.references if r))
-    return om.ReportingDescriptor(
-        id=rule_id,
-        name=clip(name, limits.MAX_RULE_NAME_CHARS),
-        short_description=om.MultiformatMessageString(text=clip(short, limits.MAX_DESCRIPTION_CHARS)),
-        full_description=om.MultiformatMessageString(text=clip(full, limits.MAX_DESCRIPTION_CHARS)),
-        help=om.MultiformatMessageString(text=text, markdown=markdown),
-        help_uri=help_uri,
-        default_configuration=om.ReportingConfiguration(level=LEVEL_OF[max(f.severity for f in group)]),
-        properties=bag(
-            tags=list(dict.fromkeys(tags))[: limits.DISPLAYED_TAGS_PER_RULE],
-            precision=PRECISION_OF[origin],
-            **{"security-severity": f"{_security_severity(group):.1f}"},
-            references=references or None,
-        ),
+    level = LEVEL_OF[max(f.severity for f in group)]
+    rule: dict[str, Any] = {
+        "id": rule_id,
+        # "warning" is the model's default level, left out like every default
+        "defaultConfiguration": {"level": level} if level != "warning" else {},
+        "fullDescription": {"text": clip(full, limits.MAX_DESCRIPTION_CHARS)},
+        "help": {"text": text, "markdown": markdown},
+    }
+    if help_uri is not None:
+        rule["helpUri"] = help_uri
+    rule["name"] = clip(name, limits.MAX_RULE_NAME_CHARS)
+    rule["properties"] = bag(
+        tags=list(dict.fromkeys(tags))[: limits.DISPLAYED_TAGS_PER_RULE],
+        precision=PRECISION_OF[origin],
+        **{"security-severity": f"{_security_severity(group):.1f}"},
+        references=references or None,
     )
+    rule["shortDescription"] = {"text": clip(short, limits.MAX_DESCRIPTION_CHARS)}
+    return rule
