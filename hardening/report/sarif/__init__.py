@@ -20,14 +20,16 @@ Design points a reader needs before changing anything here:
 * GitHub keeps only the 5,000 most severe results per run; we truncate ourselves, most severe
   first, so that what is dropped is our choice, and say so in the run's ``properties`` and in a
   ``toolExecutionNotifications`` entry.
-* Serialisation goes through sarif_om's attrs metadata (JSON names) and leaves out every value
-  equal to the object model's default, so output carries no ``-1`` indexes, ``"en-US"`` or
-  newline-sequence noise.
+* The log is sarif-om's object model written as JSON: sarif-om's property names and field
+  order, every value equal to the model's default left out (no ``-1`` indexes, ``"en-US"`` or
+  newline-sequence noise). It is built as plain dicts, not sarif-om objects: an object graph per
+  result cost more than the rest of a conversion. ``tests/unit/test_sarif_vocabulary.py`` loads
+  every log we write back into sarif-om's classes and holds it to that.
 
 One module per job: ``vocabulary`` (constants, ``ToolInfo``), ``build`` (the log and its runs),
 ``rules`` and ``results`` (their SARIF objects), ``locations``, ``fingerprint``, ``text``
-(escaping and clipping), ``serialise`` (objects to JSON and files) and ``read`` (SARIF back into
-findings).
+(escaping and clipping), ``serialise`` (the log as bytes, msgspec's encoder) and ``read``
+(SARIF back into findings).
 """
 
 from hardening.report.sarif.build import build_sarif
