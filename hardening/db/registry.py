@@ -360,37 +360,38 @@ def push_db(cache_dir: Path, ref: str) -> PushResult:
             location=Location(source / DB_NAME),
             hint="run `harden db pull` or `harden db build` with this --cache-dir first",
         )
-    registry, container = _client(ref)
     with tempfile.TemporaryDirectory(prefix=".db-push-", dir=cache_dir) as scratch:
         packed = artifact.pack(source, Path(scratch) / artifact.LAYER_TITLE)
+        return push_layer(ref, packed)
+
+
+def push_layer(ref: str, packed: artifact.Packed) -> PushResult:
+    """Publish one ``db.tar.gz`` layer at ``ref`` as Trivy's DB artifact (as it is: unchecked)."""
+    registry, container = _client(ref)
+    layer = {
+        "mediaType": artifact.LAYER_MEDIA_TYPE,
+        "digest": packed.digest,
+        "size": packed.size,
+        "annotations": {"org.opencontainers.image.title": artifact.LAYER_TITLE},
+    }
+    config_descriptor = {
+        "mediaType": artifact.CONFIG_MEDIA_TYPE,
+        "digest": "sha256:" + hashlib.sha256(b"{}").hexdigest(),
+        "size": 2,
+    }
+    with tempfile.TemporaryDirectory(prefix=".db-push-") as scratch:
         config = Path(scratch) / "config.json"
         config.write_bytes(b"{}")
-        layer = {
-            "mediaType": artifact.LAYER_MEDIA_TYPE,
-            "digest": packed.digest,
-            "size": packed.size,
-            "annotations": {"org.opencontainers.image.title": artifact.LAYER_TITLE},
-        }
-        config_descriptor = {
-            "mediaType": artifact.CONFIG_MEDIA_TYPE,
-            "digest": "sha256:" + hashlib.sha256(b"{}").hexdigest(),
-            "size": 2,
-        }
         for path, descriptor in ((packed.path, layer), (config, config_descriptor)):
             _push_call(ref, _uploader(registry, container, path, descriptor), "blob upload")
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": config_descriptor,
-            "layers": [layer],
-        }
-        body = json.dumps(manifest, separators=(",", ":")).encode()
-        url = f"{registry.prefix}://{container.manifest_url()}"
-        _push_call(
-            ref,
-            lambda: registry.do_request(url, "PUT", data=body, headers={"Content-Type": OCI_MANIFEST}),
-            "manifest upload",
-        )
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config_descriptor, "layers": [layer]}
+    body = json.dumps(manifest, separators=(",", ":")).encode()
+    url = f"{registry.prefix}://{container.manifest_url()}"
+    _push_call(
+        ref,
+        lambda: registry.do_request(url, "PUT", data=body, headers={"Content-Type": OCI_MANIFEST}),
+        "manifest upload",
+    )
     return PushResult("sha256:" + hashlib.sha256(body).hexdigest(), packed.digest, packed.size)
 
 
