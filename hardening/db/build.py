@@ -20,7 +20,7 @@ from typing import Any
 from hardening.db import bbolt
 from hardening.db.bboltread import BoltFile, BucketView
 from hardening.db.cache import staged_db
-from hardening.db.convert import DATA_SOURCE_BUCKET, VULNERABILITY_BUCKET, Converted, utc
+from hardening.db.convert import DATA_SOURCE_BUCKET, VULNERABILITY_BUCKET, Converted
 from hardening.db.metadata import (
     DB_NAME,
     METADATA_NAME,
@@ -32,6 +32,7 @@ from hardening.db.metadata import (
     write_metadata,
 )
 from hardening.db.osv import Origin, read_records
+from hardening.db.times import utc
 from hardening.errors import AdvisoryError, DatabaseError, DatabaseInvalid, Location
 
 _MAX_LISTED_CONFLICTS = 20

@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any, assert_never
 
@@ -38,6 +38,7 @@ from hardening.db import debian
 from hardening.db.cvss import cvss3_base_score
 from hardening.db.osv import Origin, OsvAffected, OsvRecord, OsvSeverity
 from hardening.db.ranges import go_advisory, pip_advisory
+from hardening.db.times import go_time
 from hardening.errors import AdvisoryError
 
 VULNERABILITY_BUCKET = "vulnerability"
@@ -462,21 +463,6 @@ def _effective_severity(detail: Detail) -> int:
 
 def _json(value: Mapping[str, Any]) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def go_time(moment: datetime) -> str:
-    """RFC 3339 in UTC, as Go's time.Time marshals it."""
-    value = utc(moment)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.year < 1000:
-        text = f"{value.year:04d}" + text[text.index("-") :]
-    if value.microsecond:
-        text += f".{value.microsecond:06d}".rstrip("0")
-    return text + "Z"
 
 
 def _earliest(*moments: datetime | None) -> datetime | None:

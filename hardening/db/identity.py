@@ -18,8 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from hardening.atomic import write_text_atomic
-from hardening.db.convert import go_time
 from hardening.db.metadata import DB_NAME, METADATA_NAME, Part, parse_go_time, read_metadata
+from hardening.db.times import go_time
 from hardening.errors import DatabaseError, DatabaseInvalid, Location
 
 PULL_RECORD_NAME = "pull.json"

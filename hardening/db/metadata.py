@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hardening.atomic import write_text_atomic
-from hardening.db.convert import go_time, utc
+from hardening.db.times import go_time, utc
 from hardening.errors import DatabaseError, DatabaseInvalid, Location
 
 SCHEMA_VERSION = 2
