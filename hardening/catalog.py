@@ -7,15 +7,15 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from typing import TYPE_CHECKING, Any
 
 from hardening.base import BaseSpec
 from hardening.errors import ConfigError, Location
 from hardening.sourcemap import SourceMap, toml_source_map
 from hardening.userfile import read_user_text
-from hardening.validation import validate
+
+if TYPE_CHECKING:
+    from hardening.catalog_schema import CatalogModel
 
 CATALOG_NAME = "hardening.toml"
 
@@ -25,11 +25,6 @@ CATALOG_NAME = "hardening.toml"
 SAFE_VALUE = re.compile(r"[A-Za-z0-9._:/@+=,~%^-]{1,256}")
 SAFE_CHARS = "letters, digits and . _ : / @ + = , ~ % ^ -"
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
-Repository = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
-]
-Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 VarValue = str | int | bool | list[str]
 
 
@@ -62,44 +57,6 @@ def check_variable(image: str, name: str, value: object) -> None:
                 f"image {image}: variable {name} = {item!r} contains {describe_unsafe(item)}; "
                 f"values may hold only {SAFE_CHARS}"
             )
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class BaseModelSpec(_Strict):
-    repository: Repository
-    tag: Tag
-    suite: Annotated[str, StringConstraints(pattern=r"^[a-z]+$")]
-    mirror: str | None = None
-    security_mirror: str | None = None
-
-
-class ProjectModel(_Strict):
-    output_dir: str = "scans"
-    source: str = ""
-    default_base: Name | None = None
-    gate: str = "policies/gate.yaml"
-
-
-class ImageModel(_Strict):
-    name: Name
-    template: str
-    base: Name | None = None
-    repository: Repository
-    tags: list[Tag] = Field(min_length=1)
-    version: Tag = "0.0.0"
-    description: str = ""
-    policies: list[str] = Field(default_factory=list)
-    wheelhouse: str | None = None
-    variables: dict[str, VarValue] = Field(default_factory=dict)
-
-
-class CatalogModel(_Strict):
-    project: ProjectModel = ProjectModel()
-    base: dict[Name, BaseModelSpec] = Field(min_length=1)
-    image: list[ImageModel] = Field(min_length=1)
 
 
 @dataclass(frozen=True)
@@ -174,6 +131,11 @@ def load_catalog(path: Path) -> Catalog:
             found = re.search(r"at line (\d+)", str(exc))
             line = int(found.group(1)) if found else None
         raise ConfigError(f"not valid TOML: {exc}", location=Location(path, line)) from None
+    # The schema (pydantic) is imported only here: modules that import this one for ImageSpec or
+    # Catalog, and `harden --help`, do not pay for it.
+    from hardening.catalog_schema import CatalogModel
+    from hardening.validation import validate
+
     smap = toml_source_map(text)
     model = validate(CatalogModel, data, path=path, smap=smap)
     return _to_catalog(path, model, smap)

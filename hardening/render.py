@@ -13,12 +13,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from hardening.atomic import write_text_atomic
 from hardening.catalog import ImageSpec, VarValue, check_variable
 from hardening.errors import Location, RenderError
+
+if TYPE_CHECKING:
+    import jinja2
 
 HEADER_LINES = 3
 _EXPR = re.compile(r"\{\{.*?\}\}")
@@ -47,6 +49,8 @@ def variables_hash(variables: Mapping[str, VarValue]) -> str:
 
 
 def _environment(root: Path) -> jinja2.Environment:
+    import jinja2  # only rendering needs it; readers of RenderedDockerfile do not pay for it
+
     # Autoescape is for HTML; Dockerfiles are protected by validating every value instead.
     return jinja2.Environment(  # nosec B701
         loader=jinja2.FileSystemLoader(str(root)),
@@ -65,6 +69,8 @@ def template_context(spec: ImageSpec) -> dict[str, VarValue]:
 
 
 def render(spec: ImageSpec, root: Path) -> RenderedDockerfile:
+    import jinja2
+
     context = template_context(spec)
     for name, value in spec.variables.items():
         try:

@@ -10,8 +10,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import yaml
-
 Path_ = tuple[str | int, ...]
 
 _TABLE = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
@@ -90,6 +88,8 @@ def _with_indexes(names: tuple[str, ...], counts: dict[tuple[str, ...], int]) ->
 
 def yaml_source_map(text: str) -> SourceMap:
     """Lines of every mapping key and sequence item in a YAML document."""
+    import yaml  # YAML readers only; the catalog is TOML
+
     smap = SourceMap()
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     if root is None:
@@ -117,6 +117,8 @@ def yaml_value_error_line(text: str) -> int | None:
     Such a value makes ``yaml.safe_load`` raise a bare ValueError with no position, because the
     parser accepted it as a timestamp; composing and constructing scalar by scalar finds it.
     """
+    import yaml
+
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:

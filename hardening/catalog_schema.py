@@ -1,0 +1,53 @@
+"""The schema of hardening.toml, validated strictly by pydantic; ``catalog`` turns it into specs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from hardening.catalog import VarValue
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
+Repository = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+]
+Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class BaseModelSpec(_Strict):
+    repository: Repository
+    tag: Tag
+    suite: Annotated[str, StringConstraints(pattern=r"^[a-z]+$")]
+    mirror: str | None = None
+    security_mirror: str | None = None
+
+
+class ProjectModel(_Strict):
+    output_dir: str = "scans"
+    source: str = ""
+    default_base: Name | None = None
+    gate: str = "policies/gate.yaml"
+
+
+class ImageModel(_Strict):
+    name: Name
+    template: str
+    base: Name | None = None
+    repository: Repository
+    tags: list[Tag] = Field(min_length=1)
+    version: Tag = "0.0.0"
+    description: str = ""
+    policies: list[str] = Field(default_factory=list)
+    wheelhouse: str | None = None
+    variables: dict[str, VarValue] = Field(default_factory=dict)
+
+
+class CatalogModel(_Strict):
+    project: ProjectModel = ProjectModel()
+    base: dict[Name, BaseModelSpec] = Field(min_length=1)
+    image: list[ImageModel] = Field(min_length=1)
