@@ -5,11 +5,15 @@
 ``scanner`` the ``Scanner`` implementation with its SBOM step and result cache.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from hardening.scan.trivy.binary import check_version, resolve_binary, version_supported
 from hardening.scan.trivy.db import DB_SCHEMA_VERSION, DbState, check_db, read_db_updated_at
 from hardening.scan.trivy.pin import PINNED, SUPPORTED_SERIES
-from hardening.scan.trivy.report import REPORT_SCHEMA_VERSION, ParsedReport, parse_report, scrub_report
 from hardening.scan.trivy.scanner import CACHE_SUBDIR, KNOWN_SCANNERS, OFFLINE_FLAGS, TrivyScanner
+
+if TYPE_CHECKING:
+    from hardening.scan.trivy.report import REPORT_SCHEMA_VERSION, ParsedReport, parse_report, scrub_report
 
 __all__ = [
     "CACHE_SUBDIR",
@@ -30,3 +34,15 @@ __all__ = [
     "scrub_report",
     "version_supported",
 ]
+
+# ``report`` validates Trivy's JSON with pydantic models; they load when a report is first read,
+# so that `harden --help` and option parsing do not pay for them.
+_REPORT_NAMES = frozenset({"REPORT_SCHEMA_VERSION", "ParsedReport", "parse_report", "scrub_report"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REPORT_NAMES:
+        from hardening.scan.trivy import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,6 @@ from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarge
 from hardening.scan.trivy.binary import check_version, resolve_binary
 from hardening.scan.trivy.db import DbState, check_db, read_db_updated_at
 from hardening.scan.trivy.process import hard_timeout, run_checked, workdir
-from hardening.scan.trivy.report import check_sbom, parse_report, scrub_report
 
 KNOWN_SCANNERS = ("vuln", "secret", "misconfig")
 
@@ -144,6 +143,9 @@ class TrivyScanner(Scanner):
                 hint=lambda stderr: _failure_hint(stderr, cache_dir),
             )
             raw = report.read_bytes()
+            # The report's models (pydantic) load when a report is read, not with the package.
+            from hardening.scan.trivy.report import parse_report, scrub_report
+
             parsed = parse_report(
                 raw,
                 image=target.image,
@@ -192,6 +194,8 @@ class TrivyScanner(Scanner):
             hint=lambda _stderr: "run the scan again; the report itself was valid",
         )
         raw = out.read_bytes() if out.is_file() else b""
+        from hardening.scan.trivy.report import check_sbom
+
         check_sbom(raw, f"the SBOM of {target.image}")
         return raw
 
@@ -222,6 +226,8 @@ class TrivyScanner(Scanner):
             raw = entry.read_bytes()
         except OSError:
             return None
+        from hardening.scan.trivy.report import check_sbom, parse_report
+
         try:
             # A cache entry is re-checked like a fresh report, and must name our image id.
             parsed = parse_report(

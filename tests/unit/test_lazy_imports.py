@@ -1,0 +1,104 @@
+"""Heavy libraries load where they are used, not where a module is merely imported.
+
+`harden --help` (and every subcommand's), a facts-cache hit and the modules other modules
+import for their types must not load pydantic, jinja2, the docker SDK, PyYAML and the like: that
+import time is most of what a short `harden` run costs (bench/inspect_facts.py measures it).
+Checked by what a fresh interpreter holds in ``sys.modules``, never by timing, so a new
+top-level import that undoes it fails here instead of going unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hardening.cli import COMMANDS
+from hardening.inspect.cache import inspect_cached
+from tests.conftest import REPO_ROOT
+from tests.unit.imagetar import legacy_save
+from tests.unit.test_inspect_facts import BASE
+
+HEAVY = (
+    "docker",
+    "jinja2",
+    "jsonschema",
+    "packaging",
+    "pydantic",
+    "pydantic_core",
+    "requests",
+    "sarif_om",
+    "yaml",
+)
+REFERENCE = "example/app:1"
+
+
+def modules_after(code: str, *args: str) -> tuple[set[str], str]:
+    """Top-level module names a fresh interpreter holds after running ``code``, and its output."""
+    wrapped = f"{code}\nimport json as _j, sys as _s\nprint('MODULES=' + _j.dumps(sorted(_s.modules)))\n"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", wrapped, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    *before, last = result.stdout.rstrip("\n").split("\n")
+    assert last.startswith("MODULES="), result.stdout
+    return {name.split(".")[0] for name in json.loads(last.removeprefix("MODULES="))}, "\n".join(before)
+
+
+def test_help_of_harden_and_of_every_command_loads_no_heavy_library() -> None:
+    names = [command.name for command in COMMANDS]
+    code = (
+        "import sys\n"
+        "from hardening.cli import main\n"
+        f"for argv in [['--help'], *[[name, '--help'] for name in {names!r}]]:\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code == 0, (argv, exc.code)\n"
+    )
+    loaded, out = modules_after(code)
+    assert "Usage: harden" in out
+    assert all(f"harden {name}" in out for name in names)
+    assert sorted(loaded.intersection(HEAVY)) == []
+
+
+def test_a_facts_cache_hit_loads_no_heavy_library_and_reads_no_layer(tmp_path: Path) -> None:
+    tar = tmp_path / "image.tar"
+    tar.write_bytes(legacy_save([BASE]))
+    cache_dir = tmp_path / "cache"
+    expected = inspect_cached(tar, reference=REFERENCE, cache_dir=cache_dir)
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import hardening.inspect.cache as cache\n"
+        "def _no_full_read(*args, **kwargs):\n"
+        "    raise AssertionError('the cache missed: the image was read again')\n"
+        "cache.inspect_image_tar = _no_full_read\n"
+        "tar, reference, cache_dir = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])\n"
+        "facts = cache.inspect_cached(tar, reference=reference, cache_dir=cache_dir)\n"
+        "print(facts.image_id, len(facts.dpkg_packages))\n"
+    )
+    loaded, out = modules_after(code, str(tar), REFERENCE, str(cache_dir))
+    assert out == f"{expected.image_id} {len(expected.dpkg_packages)}"
+    assert sorted(loaded.intersection(HEAVY)) == []
+    assert "click" not in loaded  # the library never needs the CLI's framework
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["hardening.catalog", "hardening.render", "hardening.inspect.facts", "hardening.scan.trivy"],
+)
+def test_modules_imported_for_their_types_load_no_heavy_library(module: str) -> None:
+    loaded, _ = modules_after(f"import {module}")
+    assert sorted(loaded.intersection(HEAVY)) == []
