@@ -35,8 +35,8 @@ __all__ = [
     "version_supported",
 ]
 
-# ``report`` validates Trivy's JSON with pydantic models; they load when a report is first read,
-# so that `harden --help` and option parsing do not pay for them.
+# ``report`` (Trivy's JSON schema as msgspec structs and its parser) loads when a report is first
+# read, not with the package: `harden --help` and option parsing do not pay for defining it.
 _REPORT_NAMES = frozenset({"REPORT_SCHEMA_VERSION", "ParsedReport", "parse_report", "scrub_report"})
 
 

@@ -143,7 +143,7 @@ class TrivyScanner(Scanner):
                 hint=lambda stderr: _failure_hint(stderr, cache_dir),
             )
             raw = report.read_bytes()
-            # The report's models (pydantic) load when a report is read, not with the package.
+            # The report's schema loads when a report is read, not with the package.
             from hardening.scan.trivy.report import parse_report, scrub_report
 
             parsed = parse_report(
