@@ -46,18 +46,24 @@ def _deb822_sources(text: str) -> Iterable[AptSource]:
             )
 
 
+def parse_sources(name: str, text: str) -> list[AptSource]:
+    """The sources in one apt file: one-line format for ``*.list``, deb822 for ``*.sources``."""
+    if name.endswith(".list"):
+        return list(_one_line_sources(text))
+    if name.endswith(".sources"):
+        return list(_deb822_sources(text))
+    return []
+
+
 def read_sources(apt_dir: Path = APT_DIR) -> list[AptSource]:
     found: list[AptSource] = []
     legacy = apt_dir / "sources.list"
     if legacy.is_file():
-        found.extend(_one_line_sources(legacy.read_text(errors="replace")))
+        found.extend(parse_sources(legacy.name, legacy.read_text(errors="replace")))
     parts = apt_dir / "sources.list.d"
     if parts.is_dir():
         for path in sorted(parts.iterdir()):
-            if path.suffix == ".list":
-                found.extend(_one_line_sources(path.read_text(errors="replace")))
-            elif path.suffix == ".sources":
-                found.extend(_deb822_sources(path.read_text(errors="replace")))
+            found.extend(parse_sources(path.name, path.read_text(errors="replace")))
     return found
 
 

@@ -158,3 +158,15 @@ class RegistryError(InfrastructureError):
 
 class OutputError(InfrastructureError):
     title = "cannot write output"
+
+
+class ArchiveError(InfrastructureError):
+    """The Debian archive could not be read: mirror down or slow, a file missing or cut short."""
+
+    title = "cannot read the Debian archive"
+
+
+class ArchiveTrustError(ArchiveError):
+    """Archive data failed verification: a signature, a hash or a size does not match."""
+
+    title = "Debian archive data failed verification"

@@ -12,7 +12,21 @@ from types import FrameType
 
 import click
 
-from hardening.cli import base, build, check, db, engine, matrix, release, render, report, run, scan, trend
+from hardening.cli import (
+    base,
+    build,
+    check,
+    db,
+    engine,
+    matrix,
+    outdated,
+    release,
+    render,
+    report,
+    run,
+    scan,
+    trend,
+)
 from hardening.cli.app import cli
 from hardening.errors import ExitCode, HardeningError
 
@@ -25,6 +39,8 @@ COMMANDS: tuple[click.Command, ...] = (
     check.check,
     scan.scan,
     db.db,
+    outdated.outdated,
+    outdated.advisories,
     matrix.matrix,
     trend.trend,
     run.run,

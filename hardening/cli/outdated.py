@@ -1,0 +1,288 @@
+"""`harden outdated` and `harden advisories`: an image's packages against the Debian archive now."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from hardening.cli.app import Context, echo, pass_ctx
+from hardening.errors import ArchiveError, UsageError
+
+if TYPE_CHECKING:
+    from hardening.archive.image import ImageState, TargetOptions
+    from hardening.archive.model import Gap, OutdatedReport, PocketState
+    from hardening.archive.outdated import ArchiveAccess
+    from hardening.archive.snapshot import ArchiveTarget
+    from hardening.base import BaseSpec
+
+RECORD_FILE = "outdated.json"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _archive_options(func: F) -> F:
+    options = [
+        click.argument("images", nargs=-1),
+        click.option("--image", "refs", multiple=True, metavar="REF", help="A local image by reference."),
+        click.option(
+            "--archive",
+            "archives",
+            multiple=True,
+            type=click.Path(path_type=Path, dir_okay=False, exists=True),
+            help="An image saved with `docker save` (a tar file).",
+        ),
+        click.option("--suite", help="Debian suite (default: the image's labels, else its os-release)."),
+        click.option("--mirror", help="Archive mirror URL (default: the image's, else the machine's)."),
+        click.option("--security-mirror", help="Mirror URL of <suite>-security (default: as --mirror)."),
+        click.option(
+            "--keyring",
+            "keyrings",
+            multiple=True,
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Keyring trusted to sign InRelease (repeatable; default: debian-archive-keyring).",
+        ),
+        click.option(
+            "--cache-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            envvar="HARDENING_ARCHIVE_CACHE",
+            help="Where verified indexes and changelogs are kept (default: ~/.cache/hardening/archive).",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=1),
+            default=60.0,
+            show_default=True,
+            help="Seconds allowed per file downloaded from the mirror.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@dataclass(frozen=True)
+class _Selected:
+    name: str
+    state: ImageState
+    base: BaseSpec | None
+
+
+@click.command()
+@_archive_options
+@click.option(
+    "--changelogs",
+    type=click.Choice(["all", "security", "none"]),
+    default="all",
+    show_default=True,
+    help="Which pending updates have their changelog read for the CVE ids they fix.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Write <out>/<image>/outdated.json here (default: a new run directory).",
+)
+@pass_ctx
+def outdated(
+    ctx: Context,
+    images: tuple[str, ...],
+    refs: tuple[str, ...],
+    archives: tuple[Path, ...],
+    suite: str | None,
+    mirror: str | None,
+    security_mirror: str | None,
+    keyrings: tuple[Path, ...],
+    cache_dir: Path | None,
+    timeout: float,
+    changelogs: str,
+    out_dir: Path | None,
+) -> None:
+    """Packages of images (catalog names, --image REF, --archive TAR) with newer versions in the archive.
+
+    Compares every installed package with <suite>, <suite>-updates and <suite>-security on the
+    mirror (signed InRelease, hash-checked indexes) and names the CVE ids the candidates'
+    changelogs fix. Exits 0 whatever is pending; 3 when the archive cannot be read or a file
+    fails verification (the record is still written, with the gaps named).
+    """
+    from hardening.archive.outdated import ChangelogMode, check_image
+    from hardening.atomic import write_text_atomic
+    from hardening.scan.service import ref_dir_name
+
+    options = _target_options(suite, mirror, security_mirror)
+    access = _access(keyrings, cache_dir, timeout)
+    selected = _select(ctx, images, refs, archives)
+    if out_dir is None:
+        from hardening.pipeline import new_run_dir
+
+        out_dir = new_run_dir(ctx.catalog).path
+    faults = 0
+    for item in selected:
+        target = _target(item, options)
+        report = check_image(item.state, target, access, changelogs=ChangelogMode(changelogs))
+        record = out_dir / ref_dir_name(item.name) / RECORD_FILE
+        write_text_atomic(record, json.dumps(report.to_json(), indent=2) + "\n")
+        _print_report(item.name, target, report, record)
+        faults += len(report.faults)
+    access.cache.prune()
+    if faults:
+        raise ArchiveError(
+            f"{faults} file(s) from the archive could not be read or verified; the CVE lists above "
+            "are incomplete where a gap is named",
+            hint="run again (a mirror mid-update heals itself); a hash mismatch that persists means "
+            "the mirror serves altered files",
+        )
+
+
+@click.command()
+@_archive_options
+@click.option(
+    "--output",
+    "output_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Directory for the OSV files (one DEBIAN-CVE-….json per CVE).",
+)
+@pass_ctx
+def advisories(
+    ctx: Context,
+    images: tuple[str, ...],
+    refs: tuple[str, ...],
+    archives: tuple[Path, ...],
+    suite: str | None,
+    mirror: str | None,
+    security_mirror: str | None,
+    keyrings: tuple[Path, ...],
+    cache_dir: Path | None,
+    timeout: float,
+    output_dir: Path,
+) -> None:
+    """OSV records (DEBIAN-CVE-…) from the Debian changelogs of every source package in the images.
+
+    The fixed version of a CVE is the first version whose changelog entry names it. `harden db
+    build` takes the directory like any other. Changelogs give no severities and no unfixed CVEs.
+    """
+    from hardening.archive.osv import derive_advisories, write_advisories
+
+    options = _target_options(suite, mirror, security_mirror)
+    access = _access(keyrings, cache_dir, timeout)
+    selected = _select(ctx, images, refs, archives)
+    derived = derive_advisories([(item.state, _target(item, options)) for item in selected], access)
+    written = write_advisories(derived.records, output_dir)
+    echo(
+        f"advisories: {len(written)} records from the changelogs of {derived.sources} source packages "
+        f"({', '.join(item.name for item in selected)}) → {output_dir}"
+    )
+    _print_pockets(derived.pockets)
+    for gap in derived.gaps:
+        _print_gap(gap)
+    access.cache.prune()
+    if derived.faults:
+        raise ArchiveError(
+            f"{len(derived.faults)} changelog(s) could not be read or verified; their records are missing",
+            hint="run again; a hash mismatch that persists means the mirror serves altered files",
+        )
+
+
+def _target_options(suite: str | None, mirror: str | None, security_mirror: str | None) -> TargetOptions:
+    from hardening.archive.image import TargetOptions
+
+    return TargetOptions(suite=suite, mirror=mirror, security_mirror=security_mirror or None)
+
+
+def _access(keyrings: tuple[Path, ...], cache_dir: Path | None, timeout: float) -> ArchiveAccess:
+    from hardening.archive.cache import ArchiveCache, default_cache_dir
+    from hardening.archive.fetch import Fetcher
+    from hardening.archive.outdated import ArchiveAccess
+    from hardening.archive.release import DEFAULT_KEYRING
+
+    cache = ArchiveCache((cache_dir or default_cache_dir()).expanduser())
+    return ArchiveAccess(Fetcher(timeout=timeout), cache, tuple(keyrings) or (DEFAULT_KEYRING,))
+
+
+def _target(item: _Selected, options: TargetOptions) -> ArchiveTarget:
+    from hardening.aptsources import read_sources
+    from hardening.archive.image import resolve_target
+
+    return resolve_target(item.state, options, machine_sources=read_sources(), base=item.base)
+
+
+def _select(
+    ctx: Context, images: tuple[str, ...], refs: tuple[str, ...], archives: tuple[Path, ...]
+) -> list[_Selected]:
+    from hardening.archive.image import read_image_archive, read_image_ref
+
+    selected = [
+        _Selected(path.name, read_image_archive(path, reference=str(path)), None) for path in archives
+    ]
+    if not refs and not images and archives:
+        return selected
+    from hardening.engine.client import Engine
+
+    engine = Engine.connect()
+    try:
+        for ref in refs:
+            selected.append(_Selected(ref, read_image_ref(engine, ref), None))
+        if images or not refs:
+            selected.extend(_catalog_images(ctx, images, engine))
+    finally:
+        engine.close()
+    return selected
+
+
+def _catalog_images(ctx: Context, images: tuple[str, ...], engine: object) -> list[_Selected]:
+    from hardening.archive.image import read_image_ref
+    from hardening.engine.client import Engine
+    from hardening.pipeline import latest_build
+
+    assert isinstance(engine, Engine)  # noqa: S101 # nosec B101 - narrows a type for a lazy import
+    catalog = ctx.catalog
+    found = []
+    for spec in catalog.select(images):
+        build = latest_build(catalog, spec.name)
+        ref = str(build[1].get("candidate_ref") or "") if build else ""
+        if not ref:
+            raise UsageError(
+                f"no build of {spec.name}", hint=f"run `harden build {spec.name}` (or pass --image REF)"
+            )
+        state = read_image_ref(engine, ref)
+        found.append(_Selected(spec.name, state, spec.base))
+    return found
+
+
+def _print_report(name: str, target: ArchiveTarget, report: OutdatedReport, record: Path) -> None:
+    summary = report.to_json()["summary"]
+    echo(
+        f"{name}: {target.suite} ({target.origin}), {report.compared} packages compared; "
+        f"{summary['pending']} pending ({summary['security']} security, {summary['cves']} CVEs), "
+        f"{summary['gaps']} gaps → {record}"
+    )
+    for update in report.pending:
+        cves = (
+            " ".join(update.cves)
+            if update.cves
+            else ("no CVE named" if update.cves_known else "CVEs unknown")
+        )
+        tag = " [security]" if update.security else ""
+        echo(
+            f"  {update.package} {update.installed_version} → {update.candidate_version} "
+            f"{update.suite}{tag}: {cves}"
+        )
+    for gap in report.gaps:
+        _print_gap(gap)
+    _print_pockets(report.pockets)
+
+
+def _print_gap(gap: Gap) -> None:
+    echo(f"  gap {gap.kind.value} {gap.subject}: {gap.detail} ({gap.kind.meaning})")
+
+
+def _print_pockets(pockets: tuple[PocketState, ...]) -> None:
+    for pocket in pockets:
+        sizes = ", ".join(
+            f"{i.path} {i.size / 1e6:.1f} MB{' cached' if i.cached else ''}" for i in pocket.indexes
+        )
+        echo(f"  archive {pocket.suite} {pocket.date.strftime('%Y-%m-%d %H:%M')} UTC: {sizes}")
