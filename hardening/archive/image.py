@@ -11,9 +11,7 @@ machine's apt configuration for a mirror the image does not name.
 from __future__ import annotations
 
 import hashlib
-import os
 import shlex
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING
 from hardening.aptsources import AptSource, debian_mirror, parse_sources, security_mirror
 from hardening.archive.snapshot import ArchiveTarget
 from hardening.base import LABEL_PREFIX, BaseSpec
+from hardening.engine.saved import saved_image
 from hardening.errors import UsageError
 from hardening.inspect.dpkg import DpkgPackage, parse_dpkg_status
 from hardening.inspect.tarfs import FileEntry, FileKind, RandomReader, read_image_tar
@@ -113,11 +112,7 @@ def read_image_ref(engine: Engine, ref: str) -> ImageState:
             f"no local image {ref}",
             hint="nothing can be pulled here; build or load the image first (`docker images` lists them)",
         )
-    with tempfile.TemporaryDirectory(prefix="hardening-outdated-") as directory:
-        os.chmod(directory, 0o700)
-        archive = Path(directory) / "image.tar"
-        with archive.open("wb") as handle:
-            engine.save(ref, handle)
+    with saved_image(engine, ref, prefix="hardening-outdated-") as archive:
         return read_image_archive(archive, reference=ref)
 
 

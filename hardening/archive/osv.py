@@ -14,7 +14,6 @@ complete the fixed side for our packages; they do not replace the tracker's view
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from hardening.archive.image import ImageState
 from hardening.archive.model import Gap, PocketState
 from hardening.archive.outdated import ArchiveAccess, pocket_states
 from hardening.archive.snapshot import ArchiveTarget, open_snapshot
-from hardening.atomic import write_text_atomic
+from hardening.atomic import write_json
 from hardening.errors import ArchiveError
 
 OSV_SCHEMA_VERSION = "1.6.0"
@@ -120,7 +119,7 @@ def write_advisories(records: Sequence[dict[str, Any]], out_dir: Path) -> list[P
     written = []
     for record in records:
         path = out_dir / f"{record['id']}.json"
-        write_text_atomic(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+        write_json(path, record, sort_keys=False, ensure_ascii=False)
         written.append(path)
     return written
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import subprocess  # nosec B404 - gpgv with a fixed argument list
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from debian import deb822
 
 from hardening.archive.fetch import Fetcher
 from hardening.errors import ArchiveError, ArchiveTrustError
+from hardening.process import run_program
 
 # debian-archive-keyring on the host; it carries the keys of bookworm and trixie (and the
 # security archive's) — the archive is signed ahead with the next release's key too.
@@ -101,23 +101,20 @@ def verify_signature(data: bytes, keyrings: Sequence[Path], *, where: str) -> tu
         for keyring in keyrings:
             argv += ["--keyring", str(keyring.resolve())]
         argv += ["--output", str(plain), str(signed)]
-        try:
-            result = subprocess.run(  # nosec B603 - argv list, no shell
-                argv, capture_output=True, text=True, timeout=_GPGV_TIMEOUT, check=False
-            )
-        except FileNotFoundError as exc:
-            raise ArchiveError(
-                "gpgv is not installed", hint="install it with `apt-get install gpgv`"
-            ) from exc
-        except subprocess.TimeoutExpired as exc:
-            raise ArchiveError(f"gpgv did not finish within {_GPGV_TIMEOUT:g} s checking {where}") from exc
-        good, bad = _signatures(result.stdout)
+        result = run_program(
+            argv,
+            what=f"gpgv (checking {where})",
+            error=ArchiveError,
+            timeout=_GPGV_TIMEOUT,
+            start_hint="install gpgv (apt-get install gpgv)",
+        )
+        good, bad = _signatures(result.output)
         if bad or not good or not plain.is_file():
             raise ArchiveTrustError(
                 f"the signature of {where} does not verify with {', '.join(map(str, keyrings))}",
                 hint="the mirror serves a file the Debian archive did not sign; do not use it "
                 "(or, for a private archive, pass its key with --keyring)",
-                details=(result.stderr or result.stdout).strip() or None,
+                details=(result.stderr_tail or result.output).strip() or None,
             )
         try:
             text = plain.read_text(encoding="utf-8")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +108,7 @@ def outdated(
     fails verification (the record is still written, with the gaps named).
     """
     from hardening.archive.outdated import ChangelogMode, check_image
-    from hardening.atomic import write_text_atomic
+    from hardening.atomic import write_json
     from hardening.scan.service import ref_dir_name
 
     options = _target_options(suite, mirror, security_mirror)
@@ -124,7 +123,7 @@ def outdated(
         target = _target(item, options)
         report = check_image(item.state, target, access, changelogs=ChangelogMode(changelogs))
         record = out_dir / ref_dir_name(item.name) / RECORD_FILE
-        write_text_atomic(record, json.dumps(report.to_json(), indent=2) + "\n")
+        write_json(record, report.to_json(), sort_keys=False)
         _print_report(item.name, target, report, record)
         faults += len(report.faults)
     access.cache.prune()
