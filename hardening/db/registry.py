@@ -19,6 +19,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -138,9 +139,21 @@ def _request(registry: _Registry, url: str, what: str, **kwargs: Any) -> request
     except requests.exceptions.SSLError as error:
         raise _Failed(f"TLS failure fetching the {what}: {error}") from error
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-        raise _Failed(f"unreachable ({type(error).__name__}) fetching the {what}") from error
+        raise _Failed(f"unreachable fetching the {what}: {_reason(error)}") from error
     except (requests.exceptions.RequestException, ValueError) as error:
         raise _Failed(f"request for the {what} failed: {error}") from error
+
+
+def _reason(error: Exception) -> str:
+    """The innermost cause of a connection failure, without urllib3's object reprs."""
+    cause: object = error
+    while cause is not None and getattr(cause, "reason", None) is not None:
+        cause = cause.reason  # type: ignore[attr-defined]
+    if cause is error and error.args:
+        cause = error.args[0]
+        while getattr(cause, "reason", None) is not None:
+            cause = cause.reason  # type: ignore[attr-defined]
+    return re.sub(r"<[^>]*>: ", "", str(cause)) or type(error).__name__
 
 
 def _refuse(response: requests.Response, what: str) -> _Failed:

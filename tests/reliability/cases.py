@@ -117,6 +117,21 @@ CLASSES: tuple[FaultClass, ...] = (
         "exit 2 naming the advisory file and the field; no DB written",
     ),
     FaultClass(
+        "osv-export",
+        "`harden db build` with an export zip that is not a zip, one whose member declares 3 GiB "
+        "inflated, one with a malformed record",
+        "exit 2 naming the zip (and the member); refused without unpacking; no DB written",
+    ),
+    FaultClass(
+        "db-pull",
+        "`harden db pull` from a registry answering 429 or 500 for the manifest, 404 or 500 for "
+        "the blob, a blob whose digest does not match, a closed port, a missing artifact; layers "
+        "without metadata.json, of Version 1, with a path escaping the directory, truncated; a "
+        "disk that fills while the layer is unpacked",
+        "exit 3 naming each repository tried and what failed; the previous DB byte-for-byte "
+        "unchanged, nothing left beside it; a repository given next serves the DB",
+    ),
+    FaultClass(
         "run-json",
         "`harden diff` with findings.json that is not JSON, of another schema version, with "
         "unknown fields, a bad severity, counts that do not add up, or missing",
@@ -760,6 +775,34 @@ OSV_CASES: tuple[Case, ...] = tuple(
     )
 )
 
+OSV_EXPORT_CASES: tuple[Case, ...] = tuple(
+    Case("osv-export", ident, {"words": words})
+    for ident, words in (
+        ("not-a-zip", ("Go.zip", "not a zip archive")),
+        ("member-declares-gigabytes", ("Go.zip", "GO-2024-0001.json", "refused without unpacking")),
+        ("malformed-member", ("Go.zip!/GO-2024-0002.json", "modified")),
+    )
+)
+
+# What `harden db pull` meets; "kind" says how the test makes it happen.
+DB_PULL_CASES: tuple[Case, ...] = tuple(
+    Case("db-pull", ident, {"kind": kind, "words": words})
+    for ident, kind, words in (
+        ("manifest-429", "proxy", ("rate limited (429",)),
+        ("manifest-500", "proxy", ("server error 500 on the manifest",)),
+        ("blob-404", "proxy", ("DB layer blob is missing (404)",)),
+        ("blob-500", "proxy", ("server error 500 on the DB layer blob",)),
+        ("blob-corrupt", "proxy", ("the DB layer blob's digest is sha256:",)),
+        ("closed-port", "address", ("unreachable", "Connection refused")),
+        ("missing-artifact", "address", ("the manifest is missing (404)",)),
+        ("no-metadata", "layer", ("the layer holds no metadata.json",)),
+        ("version-1", "layer", ("Version 1",)),
+        ("escaping-path", "layer", ("escapes the directory",)),
+        ("truncated", "layer", ("truncated or damaged",)),
+        ("disk-fills-during-unpack", "disk", ("no space left on device",)),
+    )
+)
+
 RUN_JSON_CASES: tuple[Case, ...] = tuple(
     Case("run-json", ident, {"words": words})
     for ident, words in (
@@ -829,6 +872,8 @@ ALL_CASES: tuple[Case, ...] = (
     *GATE_CASES,
     *TRIVY_JSON_CASES,
     *OSV_CASES,
+    *OSV_EXPORT_CASES,
+    *DB_PULL_CASES,
     *RUN_JSON_CASES,
     *IMAGE_TAR_CASES,
     *PARSER_PROPERTIES,
