@@ -16,6 +16,7 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,10 @@ from hardening.errors import DatabaseError, Location
 
 DB_DIR = "db"
 _STAGE_PREFIX = ".db-stage-"
+_LEFTOVER_PREFIXES = (_STAGE_PREFIX, ".db-download-", ".db-push-")
+# A staging directory older than this was left by a process that was killed (SIGKILL, power
+# loss); younger ones may belong to a pull running right now.
+_STALE_SECONDS = 6 * 3600
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 _HINT = "check free space and permissions of the cache directory; the previous DB is unchanged"
@@ -37,6 +42,7 @@ def staged_db(cache_dir: Path) -> Iterator[Path]:
     """A fresh directory to write a DB into; swapped in as ``cache_dir/db`` if the block succeeds."""
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
+        sweep(cache_dir)
         stage = Path(tempfile.mkdtemp(prefix=_STAGE_PREFIX, dir=cache_dir))
         stage.chmod(0o755)
     except OSError as error:
@@ -50,6 +56,21 @@ def staged_db(cache_dir: Path) -> Iterator[Path]:
     finally:
         # After a swap the stage holds the previous DB; after a failure, the partial new one.
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def sweep(cache_dir: Path) -> None:
+    """Remove what killed pulls and builds left beside ``db/`` (a crash skips every finally)."""
+    now = time.time()
+    for path in cache_dir.iterdir():
+        if not path.name.startswith(_LEFTOVER_PREFIXES):
+            continue
+        with contextlib.suppress(OSError):
+            if now - path.lstat().st_mtime < _STALE_SECONDS:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink()
 
 
 def swap_in(stage: Path, target: Path) -> None:

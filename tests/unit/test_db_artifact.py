@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -133,6 +134,17 @@ class TestStagedSwap:
         assert sorted(p.name for p in db_dir.iterdir()) == ["metadata.json", "trivy.db"]
         assert (db_dir / "trivy.db").read_bytes() == b"new"
         assert [p.name for p in cache.iterdir()] == ["db"]
+
+    def test_leftovers_of_a_killed_pull_are_swept_when_stale(self, tmp_path: Path, db_dir: Path) -> None:
+        cache = db_dir.parent
+        stale, fresh = cache / ".db-stage-killed", cache / ".db-download-running.tar.gz"
+        stale.mkdir()
+        (stale / "trivy.db").write_bytes(b"half")
+        fresh.write_bytes(b"in progress")
+        os.utime(stale, (0, 0))
+        with staged_db(cache) as stage:
+            (stage / "trivy.db").write_bytes(b"new")
+        assert sorted(p.name for p in cache.iterdir()) == [".db-download-running.tar.gz", "db"]
 
     def test_an_unwritable_cache(self, tmp_path: Path) -> None:
         blocker = tmp_path / "file"
