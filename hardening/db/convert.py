@@ -263,6 +263,9 @@ def _add_record(db: Converted, record: OsvRecord, origin: Origin, lenient: bool)
     added = False
     for index, affected in enumerate(record.affected):
         where = f"affected[{index}]"
+        if lenient and Ecosystem.of(affected.package.ecosystem) is None:
+            # An export's record may list packages of other ecosystems too; trivy-db skips them.
+            continue
         placed = _place(record, affected, origin, where)
         if placed is None:
             continue

@@ -275,6 +275,13 @@ class TestPublishedData:
             tree = tree_of(info.path)
             assert value(tree, PIP_PYPA.name, "demo", "CVE-2024-1")["PatchedVersions"] == ["3.0"]
 
+    def test_an_exports_record_may_name_other_ecosystems(self, tmp_path: Path) -> None:
+        record = pysec("GHSA-mult-ieco-syst", "CVE-2024-7", versions=[])
+        record["affected"].append({"package": {"ecosystem": "npm", "name": "demo"}, "versions": ["1.0.0"]})
+        info = build_db([export(tmp_path / "PyPI.zip", record)], tmp_path / "cache", now=NOW)
+        assert info.advisories == 1
+        assert value(tree_of(info.path), PIP_BUCKET, "demo", "CVE-2024-7")["PatchedVersions"] == ["2.0"]
+
     def test_our_own_files_stay_strict(self, tmp_path: Path) -> None:
         directory = tmp_path / "adv"
         directory.mkdir()
