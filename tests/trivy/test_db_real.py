@@ -212,3 +212,27 @@ def test_schema_version_1_makes_trivy_fail(cache: Path, tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode != 0
     assert "schema" in result.stderr.lower()
+
+
+def test_trivy_reads_the_pypa_export_merged_with_our_advisories(tmp_path: Path) -> None:
+    """The upstream part (the PyPA export as base) and ours (advisories/) both reach Trivy."""
+    upstream = tmp_path / "upstream"
+    build_db([REPO / "advisories" / "upstream" / "PyPI.zip"], upstream, now=datetime.now(UTC))
+    merged = tmp_path / "merged"
+    build_db([ADVISORIES], merged, base_db=upstream, now=datetime.now(UTC))
+    assert bboltread.Reader.open(merged / "db" / "trivy.db").check() == []
+    root = debian_root(
+        tmp_path / "root", setuptools_deb="66.1.1-1+deb12u2", perl="5.36.0-7+deb12u2", venv={"pip": "23.0.1"}
+    )
+    found, report = scan(merged, root)
+    pip = {v for v in found if v[1] == "pip"}
+    # CVE-2023-5752: the PyPA export's PYSEC-2023-228 and our GHSA record; CVE-2025-8869: ours only.
+    assert {(v[0], v[3]) for v in pip} == {("CVE-2023-5752", "23.3"), ("CVE-2025-8869", "25.3")}
+    sources = {
+        (v["VulnerabilityID"], v["DataSource"]["ID"])
+        for r in report["Results"]
+        for v in r.get("Vulnerabilities") or []
+        if v["PkgName"] == "pip"
+    }
+    assert ("CVE-2023-5752", "osv") in sources
+    assert ("CVE-2025-8869", "ghsa") in sources
