@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from hardening.catalog_schema import CatalogModel
 
 CATALOG_NAME = "hardening.toml"
+# The one tag a build writes; release tags are moved to the candidate after the gate passed.
+CANDIDATE_TAG = "candidate"
 
 # A catalog value is interpolated into Dockerfile instructions and shell commands. Only characters
 # that can neither end an instruction (newline, CR, backslash continuation) nor start a shell
@@ -82,8 +84,9 @@ class ImageSpec:
         return self.template.parent / "Dockerfile"
 
     @property
-    def candidate_tag(self) -> str:
-        return "candidate"
+    def candidate_ref(self) -> str:
+        """Where a build lands before the gate: release tags move only after it passed."""
+        return f"{self.repository}:{CANDIDATE_TAG}"
 
     @property
     def release_refs(self) -> tuple[str, ...]:

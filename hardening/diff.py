@@ -15,9 +15,8 @@ from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding, Severity
 from hardening.report.jsonreport import load_report
 from hardening.report.sarif import findings_from_sarif
+from hardening.run.store import FINDINGS_FILE
 from hardening.userfile import read_user_json
-
-FINDINGS_FILE = "findings.json"
 
 Identity = tuple[str, tuple[str, str, str, str, str]]
 

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hardening.catalog import Catalog, ImageSpec
+from hardening.catalog import ImageSpec
 from hardening.engine.client import Engine
 from hardening.errors import (
     BuildError,
     HardeningError,
-    Location,
     RegistryError,
-    ReportInputError,
     UsageError,
 )
-from hardening.pipeline import RunDir, runs_root
 
 _REGISTRY = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9a-fA-F:]+\])(?::[0-9]{1,5})?$")
 
@@ -84,28 +80,6 @@ def release(engine: Engine, spec: ImageSpec, image_id: str, registry: str) -> tu
             with contextlib.suppress(HardeningError):
                 engine.remove_image(f"{remote_repo}:{tag}", noprune=True)
     return tuple(pushed)
-
-
-def latest_decision(catalog: Catalog, image: str) -> tuple[RunDir, dict[str, object], str] | None:
-    """The newest run with a gate decision for ``image``: (run, decision, image id)."""
-    root = runs_root(catalog)
-    if not root.is_dir():
-        return None
-    for run in sorted((p for p in root.iterdir() if p.is_dir() and not p.is_symlink()), reverse=True):
-        gate_file = run / image / "gate.json"
-        build_file = run / image / "build.json"
-        if not gate_file.is_file() or not build_file.is_file():
-            continue
-        try:
-            decision = json.loads(gate_file.read_text(encoding="utf-8"))
-            build = json.loads(build_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:  # ValueError: bad JSON or not UTF-8
-            raise ReportInputError(f"unreadable run record: {exc}", location=Location(gate_file)) from None
-        image_id = build.get("image_id") if isinstance(build, dict) else None
-        if not isinstance(decision, dict) or not isinstance(image_id, str):
-            raise ReportInputError("not a gate decision and build record", location=Location(gate_file))
-        return RunDir(run, run.name), decision, image_id
-    return None
 
 
 def release_refs(pushed: Sequence[Pushed]) -> list[dict[str, str]]:

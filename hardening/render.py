@@ -185,6 +185,19 @@ def check_drift(rendered: RenderedDockerfile, root: Path) -> str | None:
     return "".join(diff)
 
 
+def render_checked(spec: ImageSpec, root: Path) -> RenderedDockerfile:
+    """Render, and refuse to continue when the committed Dockerfile has drifted."""
+    rendered = render(spec, root)
+    diff = check_drift(rendered, root)
+    if diff is not None:
+        raise RenderError(
+            f"{rendered.path} differs from what {rendered.template} and the catalog give",
+            details=diff[:4000],
+            hint="run `harden render`, review and commit the result, then build again",
+        )
+    return rendered
+
+
 def write_rendered(rendered: RenderedDockerfile, root: Path) -> bool:
     """Write the rendering; True when the file changed."""
     target = root / rendered.path

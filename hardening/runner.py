@@ -17,6 +17,7 @@ from pathlib import Path
 from hardening import __version__
 from hardening.atomic import write_json, write_text_atomic
 from hardening.build.interface import BuildResult
+from hardening.build.service import LineSink, build_images
 from hardening.catalog import Catalog, ImageSpec
 from hardening.engine.client import Engine
 from hardening.engine.saved import saved_image
@@ -27,23 +28,27 @@ from hardening.history import GateResult, HistoryRecord, SeverityCounts, append_
 from hardening.inspect.cache import default_cache_dir, inspect_cached
 from hardening.inspect.facts import ImageFacts
 from hardening.locate import PYTHON_KINDS, Locator, environment_of
-from hardening.pipeline import LineSink, RunDir, build_images, render_checked
 from hardening.policy.config import Policy, load_policies
-from hardening.policy.service import CHECK_RECORD, CheckReport, binary_names, run_checks
+from hardening.policy.service import CheckReport, binary_names, run_checks
 from hardening.release import Promotion, promote
-from hardening.render import RenderedDockerfile
+from hardening.render import RenderedDockerfile, render_checked
 from hardening.report.jsonreport import build_report, write_report
 from hardening.report.markdown import ImageSummary, render_summary
 from hardening.report.sarif import ToolInfo, build_sarif, write_sarif
+from hardening.run.store import (
+    CHECK_FILE,
+    FINDINGS_FILE,
+    GATE_FILE,
+    PROMOTION_FILE,
+    SARIF_FILE,
+    SBOM_FILE,
+    SCAN_FILE,
+    SUMMARY_FILE,
+    RunDir,
+)
 from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
-from hardening.scan.service import SBOM_FILE, SCAN_FILE, write_scan_record
+from hardening.scan.service import write_scan_record
 from hardening.userfile import read_user_json
-
-FINDINGS_FILE = "findings.json"
-SARIF_FILE = "results.sarif"
-GATE_FILE = "gate.json"
-PROMOTION_FILE = "promotion.json"
-SUMMARY_FILE = "summary.md"
 
 HARDENING_TOOL = ToolInfo("hardening", __version__, "https://github.com/hardening-dev/hardening")
 
@@ -122,7 +127,7 @@ def evaluate_image(
     facts, scan = _inspect_and_scan(engine, scanner, options, build, policy, out_dir)
     policy_findings = run_checks(policy, image=spec.name, facts=facts, rendered=rendered)
     check = CheckReport(spec.name, policy_findings, policy.fail_level, build.candidate_ref, policy.sources)
-    write_json(out_dir / CHECK_RECORD, check.to_json())
+    write_json(out_dir / CHECK_FILE, check.to_json())
     write_scan_record(out_dir / SCAN_FILE, spec.name, build.candidate_ref, build.image_id, scan, options)
     locator = Locator(rendered, facts)
     scanner_findings = [locate_scanner_finding(locator, f) for f in scan.findings]
@@ -238,7 +243,7 @@ def run_pipeline(
 ) -> RunOutcome:
     selected = tuple(specs)
     # Validate everything the run will read before building anything.
-    rendered = {spec.name: render_checked(catalog, spec) for spec in selected}
+    rendered = {spec.name: render_checked(spec, catalog.root) for spec in selected}
     for spec in selected:
         load_policies(catalog.root, spec.policies)
         if gate.baseline_dir:
@@ -246,7 +251,9 @@ def run_pipeline(
             # freshly built candidate behind.
             load_baseline(gate.baseline_dir / f"{spec.name}.json")
     scanner.prepare(options)
-    builds = build_images(catalog, selected, engine, run, sink=sink)
+    builds = build_images(
+        selected, rendered, engine, run, root=catalog.root, source=catalog.source, sink=sink
+    )
     outcomes: list[ImageOutcome] = []
     for spec, build in zip(selected, builds, strict=True):
         check, scan, decision = evaluate_image(
@@ -322,13 +329,13 @@ def report_scan(
 
     Without the image's facts, findings are located from the Dockerfile text alone.
     """
-    rendered = render_checked(catalog, spec)
-    record, scanned = load_findings_record(scan_dir / "scan.json")
+    rendered = render_checked(spec, catalog.root)
+    record, scanned = load_findings_record(scan_dir / SCAN_FILE)
     locator = Locator(rendered, None)
     scanner_findings = [locate_scanner_finding(locator, replace(f, image=spec.name)) for f in scanned]
     policy_findings: list[Finding] = []
     fail_level = Severity.HIGH
-    check_file = scan_dir / CHECK_RECORD
+    check_file = scan_dir / CHECK_FILE
     if check_file.is_file():
         check_record, policy_findings = load_findings_record(check_file)
         fail_level = Severity.parse(str(check_record.get("fail_level", "high")))

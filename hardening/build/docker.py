@@ -15,8 +15,6 @@ from hardening.render import RenderedDockerfile
 if TYPE_CHECKING:  # the docker SDK is slow to import; callers hand us a connected engine
     from hardening.engine.client import Engine
 
-CANDIDATE_TAG = "candidate"
-
 
 class DockerBuilder(Builder):
     def __init__(self, engine: Engine) -> None:
@@ -36,7 +34,7 @@ class DockerBuilder(Builder):
             raise BuildError(f"base image {spec.base.ref} is missing", hint="run `harden base` to build it")
         all_labels = {**labels, "org.opencontainers.image.base.name": spec.base.ref}
         all_labels["org.hardening.base.id"] = base.id
-        candidate = f"{spec.repository}:{CANDIDATE_TAG}"
+        candidate = spec.candidate_ref
         started = time.monotonic()
         output = self._engine.build(
             context=root / spec.context_dir,

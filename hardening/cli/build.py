@@ -46,18 +46,22 @@ def build(ctx: Context, images: tuple[str, ...]) -> None:
 
     Writes a build record to scans/runs/<run>/<image>/build.json.
     """
+    from hardening.build.service import build_images
     from hardening.engine.client import Engine
-    from hardening.pipeline import build_images, new_run_dir, render_checked
+    from hardening.render import render_checked
+    from hardening.run.store import new_run_dir
 
     catalog = ctx.catalog
     specs = catalog.select(images)
-    for spec in specs:  # bad input is reported before the engine is even asked
-        render_checked(catalog, spec)
+    # bad input is reported before the engine is even asked
+    rendered = {spec.name: render_checked(spec, catalog.root) for spec in specs}
     engine_client = Engine.connect()
-    run = new_run_dir(catalog)
+    run = new_run_dir(catalog.output_dir)
     display = BuildDisplay(ctx.verbose)
     try:
-        results = build_images(catalog, specs, engine_client, run, sink=display.sink)
+        results = build_images(
+            specs, rendered, engine_client, run, root=catalog.root, source=catalog.source, sink=display.sink
+        )
     finally:
         display.done()
     for result in results:

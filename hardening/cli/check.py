@@ -76,9 +76,9 @@ def check(
                     None,
                 )
                 if spec is not None:
-                    from hardening.pipeline import render_checked
+                    from hardening.render import render_checked
 
-                    rendered = render_checked(catalog, spec)
+                    rendered = render_checked(spec, catalog.root)
                     chosen = policies or tuple(catalog.root / p for p in spec.policies)
             reports.append(service.check_dockerfile(path, chosen or default, rendered=rendered))
     if refs:
@@ -97,7 +97,9 @@ def check(
         specs = catalog.select(images)
         engine = Engine.connect()
         try:
-            reports.extend(service.check_images(catalog, specs, engine))
+            reports.extend(
+                service.check_images(specs, engine, root=catalog.root, output_dir=catalog.output_dir)
+            )
         finally:
             engine.close()
     for report in reports:

@@ -22,8 +22,9 @@ def release(ctx: Context, images: tuple[str, ...], registry: str) -> None:
     """
     from hardening.atomic import write_json
     from hardening.engine.client import Engine
-    from hardening.release import check_registry, latest_decision, release_refs
+    from hardening.release import check_registry, release_refs
     from hardening.release import release as push_image
+    from hardening.run.store import RELEASE_FILE, latest_decision
 
     check_registry(registry)
     catalog = ctx.catalog
@@ -31,17 +32,16 @@ def release(ctx: Context, images: tuple[str, ...], registry: str) -> None:
     engine_client = Engine.connect()
     refused = 0
     try:
-        plans = [(spec, latest_decision(catalog, spec.name)) for spec in specs]
+        plans = [(spec, latest_decision(catalog.output_dir, spec.name)) for spec in specs]
         for spec, found in plans:
-            if found is None or found[1].get("passed") is not True:
+            if found is None or not found.passed:
                 refused += 1
                 why = "no gate decision" if found is None else "the gate failed"
                 echo(f"{spec.name}: not released ({why} in the latest run); nothing pushed", err=True)
                 continue
-            run_dir, _decision, image_id = found
-            pushed = push_image(engine_client, spec, image_id, registry)
-            record = {"registry": registry, "image_id": image_id, "pushed": release_refs(pushed)}
-            write_json(run_dir.image_dir(spec.name) / "release.json", record)
+            pushed = push_image(engine_client, spec, found.image_id, registry)
+            record = {"registry": registry, "image_id": found.image_id, "pushed": release_refs(pushed)}
+            write_json(found.run.image_dir(spec.name) / RELEASE_FILE, record)
             for item in pushed:
                 echo(f"{spec.name}: pushed {item.ref}@{item.digest}")
     finally:

@@ -84,10 +84,9 @@ def sarif(report: Path, output: Path, dockerfile: str, category: str | None) -> 
 @pass_ctx
 def baseline(ctx: Context, images: tuple[str, ...]) -> None:
     """Accept the latest run's findings: only findings not in the baseline fail the gate later."""
-    from hardening.diff import FINDINGS_FILE
     from hardening.gate import load_gate, write_baseline
-    from hardening.pipeline import runs_root
     from hardening.report.jsonreport import load_report
+    from hardening.run.store import FINDINGS_FILE, latest_run
 
     catalog = ctx.catalog
     gate = load_gate(catalog.gate, catalog.root)
@@ -95,7 +94,7 @@ def baseline(ctx: Context, images: tuple[str, ...]) -> None:
         raise UsageError(
             f"{catalog.gate} sets no baseline_dir", hint="add `baseline_dir: scans/baselines` to it"
         )
-    latest = runs_root(catalog) / "latest"
+    latest = latest_run(catalog.output_dir)
     for spec in catalog.select(images):
         findings_file = latest / spec.name / FINDINGS_FILE
         if not findings_file.is_file():

@@ -37,8 +37,9 @@ def run(
     """
     from hardening.engine.client import Engine
     from hardening.gate import load_gate
-    from hardening.pipeline import new_run_dir, render_checked
     from hardening.policy.config import load_policies
+    from hardening.render import render_checked
+    from hardening.run.store import new_run_dir
     from hardening.runner import run_pipeline
     from hardening.scan.interface import ScannerKind, ScanOptions
 
@@ -46,12 +47,12 @@ def run(
     specs = catalog.select(images)
     gate = load_gate(catalog.gate, catalog.root)
     for spec in specs:  # bad input is reported before the engine is even asked
-        render_checked(catalog, spec)
+        render_checked(spec, catalog.root)
         load_policies(catalog.root, spec.policies)
     options = ScanOptions(cache_dir=cache_dir.expanduser(), timeout=timeout)
     scanner = ScannerKind.TRIVY.create(binary=trivy)
     engine_client = Engine.connect()
-    run_dir = new_run_dir(catalog)
+    run_dir = new_run_dir(catalog.output_dir)
     display = BuildDisplay(ctx.verbose)
     try:
         outcome = run_pipeline(

@@ -82,9 +82,9 @@ def scan(
     Exits 0 whatever is found (`harden gate` decides); exits 3 when the scan itself fails.
     """
     from hardening.engine.client import Engine
-    from hardening.pipeline import new_run_dir
+    from hardening.run.store import SCAN_FILE, new_run_dir
     from hardening.scan.interface import ScannerKind
-    from hardening.scan.service import SCAN_FILE, ref_dir_name, scan_images, scan_ref
+    from hardening.scan.service import ref_dir_name, scan_images, scan_ref
 
     if ref and images:
         raise UsageError("give image names from the catalog or --image REF, not both")
@@ -106,14 +106,16 @@ def scan(
     engine_client = Engine.connect()
     try:
         if ref:
-            target_dir = out_dir or new_run_dir(ctx.catalog).image_dir(ref_dir_name(ref))
+            target_dir = out_dir or new_run_dir(ctx.catalog.output_dir).image_dir(ref_dir_name(ref))
             result = scan_ref(ref, engine_client, target_dir, options, scanner=scanner)
             echo(summary_line(ref, result, target_dir / SCAN_FILE))
             return
         catalog = ctx.catalog
         specs = catalog.select(images)
-        run = new_run_dir(catalog)
-        results = scan_images(catalog, specs, engine_client, run, options, trivy=trivy, scanner=scanner)
+        run = new_run_dir(catalog.output_dir)
+        results = scan_images(
+            specs, engine_client, run, options, output_dir=catalog.output_dir, scanner=scanner
+        )
         for spec, result in zip(specs, results, strict=True):
             echo(summary_line(spec.name, result, run.image_dir(spec.name) / SCAN_FILE))
     finally:

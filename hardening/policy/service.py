@@ -8,14 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hardening.atomic import write_json
-from hardening.catalog import Catalog, ImageSpec
+from hardening.catalog import ImageSpec
 from hardening.engine.saved import saved_image
 from hardening.errors import PolicyError, UsageError
 from hardening.findings import Finding, Severity
 from hardening.inspect.cache import default_cache_dir, inspect_cached
 from hardening.inspect.facts import DEFAULT_BINARY_NAMES, ImageFacts
 from hardening.locate import Locator
-from hardening.pipeline import RunDir, latest_build, render_checked
 from hardening.policy.config import Policy, load_policies
 from hardening.policy.interface import (
     Check,
@@ -26,13 +25,12 @@ from hardening.policy.interface import (
     ImageContext,
     PolicyView,
 )
-from hardening.render import RenderedDockerfile
+from hardening.render import RenderedDockerfile, render_checked
+from hardening.run.store import CHECK_FILE, require_build
 from hardening.userfile import read_user_text
 
 if TYPE_CHECKING:  # the docker SDK is slow to import and only needed to talk to the engine
     from hardening.engine.client import Engine
-
-CHECK_RECORD = "check.json"
 
 
 @dataclass(frozen=True)
@@ -126,33 +124,29 @@ def inspect_ref(
 
 
 def check_images(
-    catalog: Catalog,
     specs: Sequence[ImageSpec],
     engine: Engine,
-    run: RunDir | None = None,
+    *,
+    root: Path,
+    output_dir: Path,
 ) -> list[CheckReport]:
-    """Check each image's latest candidate; write ``<run>/<image>/check.json``.
-
-    With ``run`` None the record goes next to the build record it checked.
-    """
+    """Check each image's latest candidate; write ``check.json`` next to the build record."""
+    # Every input is validated, and every image has a build, before the first image is saved.
+    planned = [
+        (
+            spec,
+            require_build(output_dir, spec.name),
+            load_policies(root, spec.policies),
+            render_checked(spec, root),
+        )
+        for spec in specs
+    ]
     reports: list[CheckReport] = []
-    for spec in specs:
-        found = latest_build(catalog, spec.name)
-        if found is None:
-            raise UsageError(
-                f"no build record for {spec.name}",
-                hint=f"run `harden build {spec.name}` first",
-            )
-        build_run, record = found
-        image_id = str(record.get("image_id") or "")
-        candidate = str(record.get("candidate_ref") or f"{spec.repository}:{spec.candidate_tag}")
-        policy = load_policies(catalog.root, spec.policies)
-        rendered = render_checked(catalog, spec)
-        facts = inspect_ref(engine, image_id or candidate, names=binary_names(policy), reference=candidate)
+    for spec, build, policy, rendered in planned:
+        facts = inspect_ref(engine, build.image_id, names=binary_names(policy), reference=build.candidate_ref)
         findings = run_checks(policy, image=spec.name, facts=facts, rendered=rendered)
-        report = CheckReport(spec.name, findings, policy.fail_level, candidate, policy.sources)
-        target = (run or build_run).image_dir(spec.name) / CHECK_RECORD
-        write_json(target, report.to_json())
+        report = CheckReport(spec.name, findings, policy.fail_level, build.candidate_ref, policy.sources)
+        write_json(build.run.image_dir(spec.name) / CHECK_FILE, report.to_json())
         reports.append(report)
     return reports
 
@@ -165,7 +159,7 @@ def check_ref(ref: str, engine: Engine, policies: Sequence[Path], out_dir: Path 
     report = CheckReport(ref, findings, policy.fail_level, ref, policy.sources)
     if out_dir is not None:
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in ref)
-        target = out_dir / safe / CHECK_RECORD
+        target = out_dir / safe / CHECK_FILE
         write_json(target, report.to_json())
     return report
 

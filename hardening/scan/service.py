@@ -9,70 +9,53 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hardening.atomic import write_json
-from hardening.catalog import Catalog, ImageSpec
-from hardening.engine.client import Engine
+from hardening.catalog import ImageSpec
 from hardening.engine.saved import TAR_NAME, private_dir, save_image
 from hardening.errors import ScannerError
-from hardening.pipeline import RunDir, latest_build
-from hardening.scan.interface import Scanner, ScannerKind, ScanOptions, ScanResult, ScanTarget
+from hardening.run.store import SBOM_FILE, SCAN_FILE, RunDir, require_build
+from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
 
-SCAN_FILE = "scan.json"
-SBOM_FILE = "sbom.cdx.json"
+if TYPE_CHECKING:  # the docker SDK is slow to import; callers hand us a connected engine
+    from hardening.engine.client import Engine
+
 SCAN_SCHEMA_VERSION = 1
 
 
 def scan_images(
-    catalog: Catalog,
-    specs: tuple[ImageSpec, ...],
+    specs: Sequence[ImageSpec],
     engine: Engine,
     run: RunDir,
     options: ScanOptions,
     *,
-    trivy: Path | None,
-    kind: ScannerKind = ScannerKind.TRIVY,
-    scanner: Scanner | None = None,
+    output_dir: Path,
+    scanner: Scanner,
 ) -> list[ScanResult]:
     """Scan the latest candidate of every image; the first fault stops the run."""
     # Every image must have a build before anything is scanned: a half-scanned catalog is a
     # result nobody asked for.
-    builds: list[tuple[ImageSpec, str, str, str]] = []
-    for spec in specs:
-        found = latest_build(catalog, spec.name)
-        if found is None:
-            raise ScannerError(
-                f"no build of {spec.name}; run `harden build {spec.name}`",
-                hint=f"build records are looked up in {catalog.output_dir / 'runs'}",
-            )
-        build_run, record = found
-        image_id = record.get("image_id")
-        ref = record.get("candidate_ref")
-        if not isinstance(image_id, str) or not isinstance(ref, str) or not image_id or not ref:
-            raise ScannerError(
-                f"the build record of {spec.name} in {build_run.path} has no image_id or candidate_ref",
-                hint=f"run `harden build {spec.name}` again",
-            )
-        builds.append((spec, image_id, ref, build_run.run_id))
-
-    scanner = scanner or kind.create(binary=trivy)
+    builds = [(spec, require_build(output_dir, spec.name)) for spec in specs]
     scanner.prepare(options)
     results: list[ScanResult] = []
-    for spec, image_id, ref, build_run_id in builds:
-        info = engine.image(ref)
-        if info is None or info.id != image_id:
+    for spec, build in builds:
+        info = engine.image(build.candidate_ref)
+        if info is None or info.id != build.image_id:
             now = f"now {info.id}" if info else "gone"
             raise ScannerError(
-                f"{ref} is not the image the last build of {spec.name} recorded "
-                f"({image_id}; the tag is {now})",
+                f"{build.candidate_ref} is not the image the last build of {spec.name} recorded "
+                f"({build.image_id}; the tag is {now})",
                 hint=f"run `harden build {spec.name}` and scan again",
             )
         out_dir = run.image_dir(spec.name)
+        extra = {"build_run": build.run.run_id}
         result = _scan_one(
-            scanner, engine, spec.name, ref, image_id, out_dir, options, extra={"build_run": build_run_id}
+            scanner, engine, spec.name, build.candidate_ref, build.image_id, out_dir, options, extra=extra
         )
         results.append(result)
     return results
@@ -84,9 +67,7 @@ def scan_ref(
     out_dir: Path,
     options: ScanOptions,
     *,
-    trivy: Path | None = None,
-    kind: ScannerKind = ScannerKind.TRIVY,
-    scanner: Scanner | None = None,
+    scanner: Scanner,
 ) -> ScanResult:
     """Scan any local image by reference (outside the catalog)."""
     info = engine.image(ref)
@@ -95,7 +76,6 @@ def scan_ref(
             f"no local image {ref}",
             hint="nothing can be pulled here; build or load the image first (`docker images` lists them)",
         )
-    scanner = scanner or kind.create(binary=trivy)
     scanner.prepare(options)
     return _scan_one(scanner, engine, ref, ref, info.id, out_dir, options, extra={})
 

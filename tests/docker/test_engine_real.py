@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from hardening.base import LABEL_PREFIX
-from hardening.catalog import load_catalog
+from hardening.build.interface import BuildResult
+from hardening.build.service import LineSink, build_images
+from hardening.catalog import Catalog, load_catalog
 from hardening.engine.client import Engine
 from hardening.engine.provision import engine_status, engine_up
-from hardening.pipeline import build_images, new_run_dir
+from hardening.render import render_checked
+from hardening.run.store import RunDir, new_run_dir
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.docker
@@ -89,6 +92,16 @@ def test_base_is_not_rebuilt_when_labels_match(engine: Engine, base_image: str) 
     assert before is not None and after is not None and before.id == after.id
 
 
+def _build(
+    catalog: Catalog, engine: Engine, run: RunDir, sink: Callable[[str], LineSink] | None = None
+) -> list[BuildResult]:
+    """What `harden build` does: the render check, then the build."""
+    rendered = {spec.name: render_checked(spec, catalog.root) for spec in catalog.images}
+    return build_images(
+        catalog.images, rendered, engine, run, root=catalog.root, source=catalog.source, sink=sink
+    )
+
+
 def test_rendered_template_builds_from_base(
     engine: Engine, base_image: str, make_repo: Callable[..., Path]
 ) -> None:
@@ -97,9 +110,9 @@ def test_rendered_template_builds_from_base(
 
     spec = catalog.images[0]
     write_rendered(render(spec, catalog.root), catalog.root)
-    run = new_run_dir(catalog)
+    run = new_run_dir(catalog.output_dir)
     lines: list[str] = []
-    (result,) = build_images(catalog, catalog.images, engine, run, sink=lambda _label: lines.append)
+    (result,) = _build(catalog, engine, run, sink=lambda _label: lines.append)
     try:
         info = engine.image(result.candidate_ref)
         assert info is not None and info.id == result.image_id
@@ -130,7 +143,7 @@ def test_failed_build_leaves_no_candidate_and_no_containers(
         ["docker", "ps", "-aq"], capture_output=True, text=True, timeout=30, check=True
     ).stdout.split()
     with pytest.raises(BuildError) as info:
-        build_images(catalog, catalog.images, engine, new_run_dir(catalog))
+        _build(catalog, engine, new_run_dir(catalog.output_dir))
     assert "step 2/" in info.value.message.lower()
     assert "RUN echo hello && false" in info.value.message
     assert info.value.exit_code == 3
@@ -157,5 +170,5 @@ def test_malformed_dockerfile_exits_2(
     catalog = load_catalog(make_repo(template="FROM {{ base_image }}\nFROBNICATE {{ greeting }}\n"))
     write_rendered(render(catalog.images[0], catalog.root), catalog.root)
     with pytest.raises(DockerfileError) as info:
-        build_images(catalog, catalog.images, engine, new_run_dir(catalog))
+        _build(catalog, engine, new_run_dir(catalog.output_dir))
     assert info.value.exit_code == 2

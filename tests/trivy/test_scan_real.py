@@ -22,9 +22,10 @@ from hardening.db.metadata import write_metadata
 from hardening.engine.client import OWNER_LABEL, Engine
 from hardening.errors import ExitCode
 from hardening.findings import Finding, Severity
-from hardening.pipeline import RunDir, new_run_dir
+from hardening.run.store import SBOM_FILE, SCAN_FILE, RunDir, new_run_dir
 from hardening.scan.interface import ScanOptions
-from hardening.scan.service import SBOM_FILE, SCAN_FILE, scan_images, scan_ref
+from hardening.scan.service import scan_images, scan_ref
+from hardening.scan.trivy import TrivyScanner
 
 pytestmark = [pytest.mark.trivy, pytest.mark.docker]
 
@@ -112,7 +113,9 @@ def test_setuptools_below_the_fix_is_reported(
     engine: Engine, trivy: Path, db_cache: Path, setuptools_image: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    result = scan_ref(TEST_TAG, engine, out, opts(fresh_cache(db_cache, tmp_path)), trivy=trivy)
+    result = scan_ref(
+        TEST_TAG, engine, out, opts(fresh_cache(db_cache, tmp_path)), scanner=TrivyScanner(trivy)
+    )
     assert not result.cached
     assert result.trivy_version.startswith("0.76.")
     assert result.packages > 80  # the base's ~88 dpkg packages and more: Trivy saw the image
@@ -162,10 +165,10 @@ def test_second_scan_of_the_same_image_is_cached(
 ) -> None:
     cache = fresh_cache(db_cache, tmp_path)
     started = time.monotonic()
-    cold = scan_ref(TEST_TAG, engine, tmp_path / "cold", opts(cache), trivy=trivy)
+    cold = scan_ref(TEST_TAG, engine, tmp_path / "cold", opts(cache), scanner=TrivyScanner(trivy))
     cold_seconds = time.monotonic() - started
     started = time.monotonic()
-    warm = scan_ref(TEST_TAG, engine, tmp_path / "warm", opts(cache), trivy=trivy)
+    warm = scan_ref(TEST_TAG, engine, tmp_path / "warm", opts(cache), scanner=TrivyScanner(trivy))
     warm_seconds = time.monotonic() - started
     print(f"scan of {TEST_TAG}: cold {cold_seconds:.2f} s, cached {warm_seconds:.2f} s")
     assert (cold.cached, warm.cached) == (False, True)
@@ -185,14 +188,19 @@ def test_scan_images_scans_the_recorded_candidate(
     make_repo: Callable[..., Path],
 ) -> None:
     catalog = load_catalog(make_repo())
-    build_run = new_run_dir(catalog)
+    build_run = new_run_dir(catalog.output_dir)
     write_json(
         build_run.image_dir("demo") / "build.json",
         {"image": "demo", "image_id": setuptools_image, "candidate_ref": TEST_TAG},
     )
     run = RunDir(build_run.path.parent / "scan", "scan")
     (result,) = scan_images(
-        catalog, catalog.images, engine, run, opts(fresh_cache(db_cache, tmp_path)), trivy=trivy
+        catalog.images,
+        engine,
+        run,
+        opts(fresh_cache(db_cache, tmp_path)),
+        output_dir=catalog.output_dir,
+        scanner=TrivyScanner(trivy),
     )
     assert find(result.findings, "CVE-2024-6345", "setuptools")
     assert all(f.image == "demo" for f in result.findings)

@@ -8,7 +8,8 @@ import pytest
 
 from hardening.catalog import load_catalog
 from hardening.errors import ReportInputError, UsageError
-from hardening.release import check_registry, latest_decision
+from hardening.release import check_registry
+from hardening.run.store import latest_decision
 
 
 def test_registry_must_be_host_and_port() -> None:
@@ -27,11 +28,11 @@ def test_latest_decision_reads_the_newest_run(make_repo: Callable[..., Path]) ->
         image_dir.mkdir(parents=True)
         (image_dir / "gate.json").write_text(json.dumps({"passed": passed}))
         (image_dir / "build.json").write_text(json.dumps({"image_id": f"sha256:{run_id[-4:]}"}))
-    found = latest_decision(catalog, "demo")
+    found = latest_decision(catalog.output_dir, "demo")
     assert found is not None
-    run, decision, image_id = found
-    assert run.run_id.endswith("bbbb") and decision["passed"] is True and image_id == "sha256:bbbb"
-    assert latest_decision(catalog, "other") is None
+    assert found.run.run_id.endswith("bbbb") and found.passed and found.image_id == "sha256:bbbb"
+    assert found.decision["passed"] is True
+    assert latest_decision(catalog.output_dir, "other") is None
 
 
 def test_corrupt_run_record_is_bad_input(make_repo: Callable[..., Path]) -> None:
@@ -40,5 +41,5 @@ def test_corrupt_run_record_is_bad_input(make_repo: Callable[..., Path]) -> None
     image_dir.mkdir(parents=True)
     (image_dir / "gate.json").write_bytes(b"\xff\xfe not json")
     (image_dir / "build.json").write_text("{}")
-    with pytest.raises(ReportInputError, match="unreadable run record"):
-        latest_decision(catalog, "demo")
+    with pytest.raises(ReportInputError, match="cannot read the run record"):
+        latest_decision(catalog.output_dir, "demo")

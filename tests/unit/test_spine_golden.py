@@ -24,8 +24,8 @@ from hardening.catalog import Catalog, load_catalog
 from hardening.engine.client import BuildOutput, ImageInfo
 from hardening.findings import Finding, Origin, Severity
 from hardening.gate import load_gate
-from hardening.pipeline import new_run_dir
 from hardening.render import render, write_rendered
+from hardening.run.store import new_run_dir
 from hardening.runner import report_scan, run_pipeline
 from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
 from tests.unit.imagetar import GOSU_MODINFO, ImageSpec, directory, file, go_elf, legacy_save, sha256
@@ -270,7 +270,7 @@ def test_run_outputs_match_the_goldens(repo: Path) -> None:
     catalog = load_catalog(repo / "hardening.toml")
     engine = FakeEngine(catalog)
     gate = load_gate(catalog.gate, catalog.root)
-    run = new_run_dir(catalog)
+    run = new_run_dir(catalog.output_dir)
     options = ScanOptions(cache_dir=repo / "trivy-cache", timeout=60)
     outcome = run_pipeline(
         catalog,

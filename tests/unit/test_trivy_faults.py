@@ -15,10 +15,10 @@ import pytest
 from hardening.atomic import write_json
 from hardening.catalog import load_catalog
 from hardening.engine.client import ImageInfo
-from hardening.errors import ExitCode, ScannerError
-from hardening.pipeline import RunDir, new_run_dir
+from hardening.errors import ExitCode, ScannerError, UsageError
+from hardening.run.store import SBOM_FILE, SCAN_FILE, RunDir, new_run_dir
 from hardening.scan.interface import ScanOptions, ScanTarget
-from hardening.scan.service import SBOM_FILE, SCAN_FILE, scan_images, scan_ref
+from hardening.scan.service import scan_images, scan_ref
 from hardening.scan.trivy import CACHE_SUBDIR, OFFLINE_FLAGS, TrivyScanner, resolve_binary
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "trivy"
@@ -430,7 +430,7 @@ class StubEngine:
 @pytest.fixture
 def built(make_repo: Callable[..., Path]) -> tuple[Any, RunDir]:
     catalog = load_catalog(make_repo())
-    build_run = new_run_dir(catalog)
+    build_run = new_run_dir(catalog.output_dir)
     write_json(
         build_run.image_dir("demo") / "build.json",
         {"image": "demo", "image_id": IMAGE_ID, "candidate_ref": "hardening/demo:candidate"},
@@ -450,7 +450,14 @@ def test_failed_scan_leaves_no_scan_json(
     binary = stand_in(tmp_path / "bin", behaviour)
     engine: Any = StubEngine("hardening/demo:candidate", IMAGE_ID)
     with pytest.raises(ScannerError):
-        scan_images(catalog, catalog.images, engine, run, options(cache_dir), trivy=binary)
+        scan_images(
+            catalog.images,
+            engine,
+            run,
+            options(cache_dir),
+            output_dir=catalog.output_dir,
+            scanner=TrivyScanner(binary),
+        )
     assert not stale.exists()
     assert not (run.image_dir("demo") / SBOM_FILE).exists()
 
@@ -459,7 +466,14 @@ def test_successful_scan_writes_scan_json(tmp_path: Path, cache_dir: Path, built
     catalog, run = built
     binary = stand_in(tmp_path / "bin")
     engine: Any = StubEngine("hardening/demo:candidate", IMAGE_ID)
-    (result,) = scan_images(catalog, catalog.images, engine, run, options(cache_dir), trivy=binary)
+    (result,) = scan_images(
+        catalog.images,
+        engine,
+        run,
+        options(cache_dir),
+        output_dir=catalog.output_dir,
+        scanner=TrivyScanner(binary),
+    )
     document = json.loads((run.image_dir("demo") / SCAN_FILE).read_text())
     assert document["image_id"] == IMAGE_ID
     assert document["trivy_version"] == "0.76.0"
@@ -470,7 +484,14 @@ def test_successful_scan_writes_scan_json(tmp_path: Path, cache_dir: Path, built
     assert (run.image_dir("demo") / SBOM_FILE).is_file()
     assert engine.saved == ["hardening/demo:candidate"]
     # Unchanged image, DB and Trivy: the second scan needs neither `docker save` nor Trivy.
-    (again,) = scan_images(catalog, catalog.images, engine, run, options(cache_dir), trivy=binary)
+    (again,) = scan_images(
+        catalog.images,
+        engine,
+        run,
+        options(cache_dir),
+        output_dir=catalog.output_dir,
+        scanner=TrivyScanner(binary),
+    )
     assert again.cached and again.findings == result.findings
     assert engine.saved == ["hardening/demo:candidate"]
     assert json.loads((run.image_dir("demo") / SCAN_FILE).read_text())["cached"] is True
@@ -480,9 +501,14 @@ def test_no_build_says_to_build(tmp_path: Path, cache_dir: Path, make_repo: Call
     catalog = load_catalog(make_repo())
     run = RunDir(tmp_path / "run", "run")
     engine: Any = StubEngine("hardening/demo:candidate", IMAGE_ID)
-    with pytest.raises(ScannerError, match=r"no build of demo; run `harden build demo`"):
+    with pytest.raises(UsageError, match=r"no build of demo; run `harden build demo`"):
         scan_images(
-            catalog, catalog.images, engine, run, options(cache_dir), trivy=stand_in(tmp_path / "bin")
+            catalog.images,
+            engine,
+            run,
+            options(cache_dir),
+            output_dir=catalog.output_dir,
+            scanner=TrivyScanner(stand_in(tmp_path / "bin")),
         )
     assert not run.path.exists()
 
@@ -494,7 +520,12 @@ def test_retagged_candidate_is_not_scanned(
     engine: Any = StubEngine("hardening/demo:candidate", "sha256:" + "3" * 64)
     with pytest.raises(ScannerError, match=r"is not the image the last build of demo recorded"):
         scan_images(
-            catalog, catalog.images, engine, run, options(cache_dir), trivy=stand_in(tmp_path / "bin")
+            catalog.images,
+            engine,
+            run,
+            options(cache_dir),
+            output_dir=catalog.output_dir,
+            scanner=TrivyScanner(stand_in(tmp_path / "bin")),
         )
     assert engine.saved == []
 
@@ -502,4 +533,10 @@ def test_retagged_candidate_is_not_scanned(
 def test_scan_ref_of_a_missing_image(tmp_path: Path, cache_dir: Path) -> None:
     engine: Any = StubEngine("present:1", IMAGE_ID)
     with pytest.raises(ScannerError, match=r"no local image absent:1"):
-        scan_ref("absent:1", engine, tmp_path / "out", options(cache_dir), trivy=stand_in(tmp_path / "bin"))
+        scan_ref(
+            "absent:1",
+            engine,
+            tmp_path / "out",
+            options(cache_dir),
+            scanner=TrivyScanner(stand_in(tmp_path / "bin")),
+        )
