@@ -194,7 +194,7 @@ def test_release_tags_point_at_the_candidates(runs: TwoRuns, engine: Engine) -> 
         promotion = runs.second.json(spec.name, "promotion.json")
         assert promotion["image_id"] == image_id
         assert sorted(promotion["refs"]) == sorted(spec.release_refs)
-        for ref in (f"{spec.repository}:{spec.candidate_tag}", *spec.release_refs):
+        for ref in (spec.candidate_ref, *spec.release_refs):
             info = engine.image(ref)
             assert info is not None, f"{ref} does not exist"
             assert info.id == image_id, f"{ref} is {info.id}, not the candidate {image_id}"
