@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from hardening.cli.app import Context, echo, pass_ctx
-from hardening.errors import ArchiveError, UsageError
+from hardening.errors import ArchiveError
 
 if TYPE_CHECKING:
     from hardening.archive.image import ImageState, TargetOptions
@@ -115,9 +115,9 @@ def outdated(
     access = _access(keyrings, cache_dir, timeout)
     selected = _select(ctx, images, refs, archives)
     if out_dir is None:
-        from hardening.pipeline import new_run_dir
+        from hardening.run.store import new_run_dir
 
-        out_dir = new_run_dir(ctx.catalog).path
+        out_dir = new_run_dir(ctx.catalog.output_dir).path
     faults = 0
     for item in selected:
         target = _target(item, options)
@@ -235,19 +235,14 @@ def _select(
 def _catalog_images(ctx: Context, images: tuple[str, ...], engine: object) -> list[_Selected]:
     from hardening.archive.image import read_image_ref
     from hardening.engine.client import Engine
-    from hardening.pipeline import latest_build
+    from hardening.run.store import require_build
 
     assert isinstance(engine, Engine)  # noqa: S101 # nosec B101 - narrows a type for a lazy import
     catalog = ctx.catalog
     found = []
     for spec in catalog.select(images):
-        build = latest_build(catalog, spec.name)
-        ref = str(build[1].get("candidate_ref") or "") if build else ""
-        if not ref:
-            raise UsageError(
-                f"no build of {spec.name}", hint=f"run `harden build {spec.name}` (or pass --image REF)"
-            )
-        state = read_image_ref(engine, ref)
+        build = require_build(catalog.output_dir, spec.name)  # none: a UsageError, as for scan and check
+        state = read_image_ref(engine, build.candidate_ref)
         found.append(_Selected(spec.name, state, spec.base))
     return found
 
