@@ -78,7 +78,9 @@ def db_build(advisories: tuple[Path, ...], cache_dir: Path, base_db: Path | None
     "repositories",
     multiple=True,
     metavar="REF",
-    help="Where to pull from, in order (repeatable; default: mirror.gcr.io/aquasec/trivy-db:2, then "
+    envvar="HARDENING_DB_REPOSITORIES",
+    help="Where to pull from, in order (repeatable, or $HARDENING_DB_REPOSITORIES separated by spaces, "
+    "e.g. an internal mirror first; default: mirror.gcr.io/aquasec/trivy-db:2, then "
     "ghcr.io/aquasecurity/trivy-db:2).",
 )
 def db_pull(cache_dir: Path, repositories: tuple[str, ...]) -> None:

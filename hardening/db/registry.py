@@ -97,11 +97,6 @@ def _client(ref: str) -> tuple[_Registry, oras.container.Container]:
         raise UsageError(
             f"{ref!r} is not a repository reference", hint="e.g. ghcr.io/org/trivy-db:2"
         ) from error
-    host = container.registry or ""
-    if host != "localhost" and "." not in host and ":" not in host:
-        raise UsageError(
-            f"{ref!r} names no registry host", hint="write the host too, e.g. ghcr.io/org/trivy-db:2"
-        )
     registry = _Registry(
         hostname=container.registry, insecure=_is_loopback(container.registry), tls_verify=_tls_verify()
     )
