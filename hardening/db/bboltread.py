@@ -311,32 +311,16 @@ class Reader:
         return self._bucket_items(self._node(root))
 
     def _walk(self, node: bytes) -> Iterator[tuple[int, bytes, bytes]]:
-        pgid, flags, count, _overflow = PAGE_HEADER.unpack_from(node, 0)
+        pgid, flags, _count, _overflow = PAGE_HEADER.unpack_from(node, 0)
         if flags == LEAF_PAGE:
-            for index in range(count):
-                offset = PAGE_HEADER.size + LEAF_ELEMENT.size * index
-                eflags, pos, ksize, vsize = LEAF_ELEMENT.unpack_from(node, offset)
-                start = offset + pos
-                yield (
-                    eflags,
-                    node[start : start + ksize],
-                    node[start + ksize : start + ksize + vsize],
-                )
+            yield from leaf_elements(node)
         elif flags == BRANCH_PAGE:
-            for _key, child in self.branch_refs(node):
+            for _key, child in branch_refs(node):
                 yield from self._walk(self._node(child))
         else:
             raise DatabaseInvalid(f"page {pgid} has unexpected flags {flags:#x}")
 
-    @staticmethod
-    def branch_refs(node: bytes) -> list[tuple[bytes, int]]:
-        _pgid, _flags, count, _overflow = PAGE_HEADER.unpack_from(node, 0)
-        refs = []
-        for index in range(count):
-            offset = PAGE_HEADER.size + BRANCH_ELEMENT.size * index
-            pos, ksize, child = BRANCH_ELEMENT.unpack_from(node, offset)
-            refs.append((node[offset + pos : offset + pos + ksize], child))
-        return refs
+    branch_refs = staticmethod(branch_refs)
 
     def freelist(self) -> list[int]:
         node = self._node(self.meta.freelist)
