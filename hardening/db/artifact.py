@@ -43,14 +43,15 @@ def pack(db_dir: Path, out: Path) -> Packed:
     """Write ``out`` as the layer of ``db_dir``'s DB: the same bytes for the same DB.
 
     Members carry no owner names and the DB's UpdatedAt as their time, so pushing one DB twice
-    gives one digest.
+    gives one digest. gzip level 6: level 9 made the layer 2 % smaller and packing a 700 MB DB
+    several times slower.
     """
     metadata = read_metadata(db_dir / METADATA_NAME)
     mtime = int(metadata.updated_at.timestamp()) if metadata.updated_at.year > 1970 else 0
     try:
         with (
             out.open("wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as zipped,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as zipped,
             tarfile.open(fileobj=zipped, mode="w|", format=tarfile.PAX_FORMAT) as archive,
         ):
             for name in _MEMBERS:
