@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from hardening.errors import InspectError
 from hardening.inspect.accounts import (
@@ -32,18 +32,10 @@ from hardening.inspect.pydist import (
     distribution_from_metadata,
     is_metadata_path,
 )
-from hardening.inspect.tarfs import (
-    Anomaly,
-    AnomalyKind,
-    FileEntry,
-    FileKind,
-    ImageArchive,
-    ImageFilesystem,
-    LayerInfo,
-    RandomReader,
-    read_image_stream,
-    read_image_tar,
-)
+from hardening.inspect.tarfs import Anomaly, AnomalyKind, FileEntry, FileKind, LayerInfo, RandomReader
+
+if TYPE_CHECKING:
+    from hardening.inspect.tarfs import ImageArchive, ImageFilesystem
 
 __all__ = [
     "DEFAULT_BINARY_NAMES",
@@ -269,6 +261,9 @@ def inspect_image_tar(
     binary_names: Iterable[str] = DEFAULT_BINARY_NAMES,
 ) -> ImageFacts:
     """Facts about the image saved at ``path`` by ``docker save`` (legacy or OCI layout)."""
+    # The layer reader loads here, not with this module: a facts-cache hit never reads a layer.
+    from hardening.inspect.tarfs.archive import read_image_tar
+
     archive: ImageArchive[_Extracted] = read_image_tar(
         path, reference=reference, wants=_wants, extract=_extract
     )
@@ -282,6 +277,8 @@ def inspect_stream(
     binary_names: Iterable[str] = DEFAULT_BINARY_NAMES,
 ) -> ImageFacts:
     """Like ``inspect_image_tar`` for an open stream, e.g. the stdout of ``docker save``."""
+    from hardening.inspect.tarfs.archive import read_image_stream
+
     archive: ImageArchive[_Extracted] = read_image_stream(
         fileobj, reference=reference, wants=_wants, extract=_extract
     )

@@ -12,10 +12,12 @@ keeps. That keeps the expensive part — reading bytes — under the caller's co
 
 One module per job: ``entries`` what the reader hands out, ``view`` the merged tree and its
 lookups, ``layer`` one pass over one layer tar, ``merge`` the layers stacked with overlay rules,
-``outer`` the saved archive's two layouts, ``archive`` the entry points.
+``outer`` the saved archive's two layouts and the image's descriptors, ``archive`` whole images.
 """
 
-from hardening.inspect.tarfs.archive import ImageArchive, read_descriptors, read_image_stream, read_image_tar
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hardening.inspect.tarfs.entries import (
     Anomaly,
     AnomalyKind,
@@ -25,9 +27,12 @@ from hardening.inspect.tarfs.entries import (
     RandomReader,
     Wants,
 )
-from hardening.inspect.tarfs.layer import MAX_STREAM_BUFFER
-from hardening.inspect.tarfs.outer import MAX_JSON_BYTES, ImageDescriptors, LayerBlob
-from hardening.inspect.tarfs.view import SYMLINK_HOP_LIMIT, ImageFilesystem
+from hardening.inspect.tarfs.outer import MAX_JSON_BYTES, ImageDescriptors, LayerBlob, read_descriptors
+
+if TYPE_CHECKING:
+    from hardening.inspect.tarfs.archive import ImageArchive, read_image_stream, read_image_tar
+    from hardening.inspect.tarfs.layer import MAX_STREAM_BUFFER
+    from hardening.inspect.tarfs.view import SYMLINK_HOP_LIMIT, ImageFilesystem
 
 __all__ = [
     "MAX_JSON_BYTES",
@@ -48,3 +53,21 @@ __all__ = [
     "read_image_stream",
     "read_image_tar",
 ]
+
+# The layer reader (scanning, merging, the merged view) loads when an image is first read, not
+# with the package: a facts-cache hit needs only the entry types and ``read_descriptors``.
+_LAZY = {
+    "ImageArchive": "archive",
+    "read_image_stream": "archive",
+    "read_image_tar": "archive",
+    "MAX_STREAM_BUFFER": "layer",
+    "SYMLINK_HOP_LIMIT": "view",
+    "ImageFilesystem": "view",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -1,17 +1,21 @@
-"""Reading an image from a saved archive: every layer scanned and merged, or only its descriptors."""
+"""Reading a whole image from a saved archive: every layer blob scanned, the scans merged."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import shutil
 import tempfile
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar, cast
 
 from hardening.errors import InspectError
 from hardening.inspect.tarfs.entries import (
     Anomaly,
+    AnomalyKind,
     FileEntry,
     LayerInfo,
     RandomReader,
@@ -19,11 +23,15 @@ from hardening.inspect.tarfs.entries import (
     extract_nothing,
     nothing_wanted,
 )
+from hardening.inspect.tarfs.layer import LayerScan, scan_layer
 from hardening.inspect.tarfs.merge import Merger
-from hardening.inspect.tarfs.outer import ImageDescriptors, OuterArchive, load_json
+from hardening.inspect.tarfs.outer import GZIP_MAGIC, OuterArchive, load_json, open_archive
 from hardening.inspect.tarfs.view import ImageFilesystem
+from hardening.inspect.tarstream import StreamSource, TarFormatError, WindowSource
 
 T = TypeVar("T")
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 @dataclass(frozen=True)
@@ -49,35 +57,8 @@ def read_image_tar(
     extract: Callable[[FileEntry, RandomReader], T | None] = extract_nothing,
 ) -> ImageArchive[T]:
     """Read the ``docker save`` archive at ``path`` (legacy or OCI layout)."""
-    with _open(path) as handle:
+    with open_archive(path) as handle:
         return _read_archive(handle, str(path), reference, wants, extract)
-
-
-def read_descriptors(path: Path, *, reference: str | None = None) -> ImageDescriptors:
-    """The image config and its layer blobs as the archive at ``path`` lists them.
-
-    No layer is read: only the outer headers, the manifest, the config and the first bytes of
-    each layer blob. This names the image (its config) and the archive around it (blob names,
-    sizes, compression) for a fraction of what ``read_image_tar`` costs.
-    """
-    with _open(path) as handle:
-        outer = OuterArchive(handle, str(path))
-        layout = outer.layout(reference)
-        return ImageDescriptors(
-            config_bytes=outer.read_json_bytes(layout.config),
-            layers=tuple(outer.layer_blob(blob) for blob in layout.layers),
-            anomalies=tuple(outer.anomalies),
-        )
-
-
-def _open(path: Path) -> IO[bytes]:
-    try:
-        return path.open("rb")
-    except OSError as exc:
-        raise InspectError(
-            f"cannot open image archive {path}: {exc.strerror or exc}",
-            hint="pass the path of a tar written by `docker save`",
-        ) from exc
 
 
 def read_image_stream(
@@ -128,7 +109,7 @@ def _read_archive(
     merger.anomalies.extend(outer.anomalies)
     layers: list[LayerInfo] = []
     for index, (blob, diff_id) in enumerate(zip(layout.layers, diff_ids, strict=True)):
-        info, scan = outer.scan_layer(blob, index, diff_id, wants, extract)
+        info, scan = _scan_blob(outer, blob, index, diff_id, wants, extract)
         layers.append(info)
         merger.apply(scan, index)
         merger.anomalies.extend(scan.anomalies)
@@ -148,3 +129,58 @@ def _diff_ids(config: Mapping[str, Any], name: str) -> list[str]:
     if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
         raise InspectError(f"{name}: the image config has no rootfs.diff_ids list")
     return diff_ids
+
+
+def _scan_blob(
+    outer: OuterArchive,
+    blob: str,
+    index: int,
+    diff_id: str,
+    wants: Wants,
+    extract: Callable[[FileEntry, RandomReader], object],
+) -> tuple[LayerInfo, LayerScan]:
+    what = f"{outer.name}: layer {index} ({blob})"
+    window = outer.window(blob)
+    size = window.size or 0
+    head = window.read_at(0, 4)
+    compressed = head.startswith(GZIP_MAGIC)
+    if head.startswith(_ZSTD_MAGIC):
+        raise InspectError(f"{what} is zstd-compressed, which is not supported")
+    if size == 0:
+        scan = LayerScan()
+        scan.anomalies.append(Anomaly(blob, index, AnomalyKind.EMPTY_LAYER_BLOB))
+    else:
+        try:
+            if compressed:
+                with gzip.GzipFile(fileobj=_WindowFile(window), mode="rb") as unzipped:
+                    stream = StreamSource(cast(IO[bytes], unzipped))
+                    scan = scan_layer(stream, index, wants=wants, extract=extract)
+            else:
+                scan = scan_layer(window, index, wants=wants, extract=extract)
+        except TarFormatError as exc:
+            raise InspectError(
+                f"{what} is not a readable tar: {exc}",
+                hint="the archive is damaged or was cut short; save the image again",
+            ) from exc
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise InspectError(f"{what} is not a readable gzip stream: {exc}") from exc
+    info = LayerInfo(index, diff_id, blob, size, compressed, scan.content_size)
+    return info, scan
+
+
+class _WindowFile(io.RawIOBase):
+    """A window of the saved image as a sequential file, for ``gzip.GzipFile``."""
+
+    def __init__(self, window: WindowSource) -> None:
+        super().__init__()
+        self._window = window
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._window.read_at(self._position, len(buffer))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
