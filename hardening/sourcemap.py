@@ -9,6 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import yaml
 
 Path_ = tuple[str | int, ...]
 
@@ -90,8 +94,14 @@ def yaml_source_map(text: str) -> SourceMap:
     """Lines of every mapping key and sequence item in a YAML document."""
     import yaml  # YAML readers only; the catalog is TOML
 
+    return yaml_node_source_map(yaml.compose(text, Loader=yaml.SafeLoader))
+
+
+def yaml_node_source_map(root: yaml.Node | None) -> SourceMap:
+    """``yaml_source_map`` of a document already composed, so that it is not parsed again."""
+    import yaml
+
     smap = SourceMap()
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
     if root is None:
         return smap
 

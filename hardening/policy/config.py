@@ -19,7 +19,7 @@ from hardening.findings import Severity
 from hardening.policy.interface import Check, CheckConfig, OptionsT
 from hardening.policy.options import Options, Section, SeverityName, Strict
 from hardening.policy.registry import CheckId
-from hardening.sourcemap import yaml_source_map, yaml_value_error_line
+from hardening.sourcemap import yaml_node_source_map, yaml_value_error_line
 from hardening.userfile import read_user_text
 from hardening.validation import validate
 
@@ -99,8 +99,7 @@ def _duplicate_keys(node: yaml.Node, shown: str) -> None:
 def parse_policy(text: str, shown: str) -> PolicyDocument:
     """Validate one policy document; ``shown`` is the path used in error messages."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data: Any = yaml.safe_load(text)
+        root, data = _parse_once(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, shown) from None
     except ValueError as exc:
@@ -116,7 +115,18 @@ def parse_policy(text: str, shown: str) -> PolicyDocument:
             location=Location(shown, 1),
             hint="see policies/README.md for the schema",
         )
-    return validate(PolicyModel, data, path=shown, smap=yaml_source_map(text), error=PolicyError)
+    return validate(PolicyModel, data, path=shown, smap=yaml_node_source_map(root), error=PolicyError)
+
+
+def _parse_once(text: str) -> tuple[yaml.Node | None, Any]:
+    """``yaml.compose`` and ``yaml.safe_load`` in one parse: the node gives the duplicate-key
+    check and the source map their lines, the data is built from that same node."""
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        return root, (loader.construct_document(root) if root is not None else None)
+    finally:
+        loader.dispose()
 
 
 def load_policy_file(path: Path, shown: str | None = None) -> PolicyDocument:
