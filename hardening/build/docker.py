@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,8 @@ class DockerBuilder(Builder):
         all_labels = {**labels, "org.opencontainers.image.base.name": spec.base.ref}
         all_labels["org.hardening.base.id"] = base.id
         candidate = spec.candidate_ref
+        inputs = input_digests(spec, rendered, root)
+        started_at = _utc_now()
         started = time.monotonic()
         output = self._engine.build(
             context=root / spec.context_dir,
@@ -44,6 +48,7 @@ class DockerBuilder(Builder):
             on_line=on_line,
         )
         duration = time.monotonic() - started
+        finished_at = _utc_now()
         info = self._engine.image(output.image_id)
         if info is None:
             raise BuildError(f"the engine reported image {output.image_id} but does not have it")
@@ -61,4 +66,24 @@ class DockerBuilder(Builder):
             labels=dict(info.labels),
             base_ref=spec.base.ref,
             base_id=base.id,
+            started_at=started_at,
+            finished_at=finished_at,
+            input_digests=inputs,
         )
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def input_digests(spec: ImageSpec, rendered: RenderedDockerfile, root: Path) -> dict[str, str]:
+    """sha256 of the template, the rendered Dockerfile (the text that was built) and the lock."""
+    digests = {rendered.path.as_posix(): hashlib.sha256(rendered.text.encode("utf-8")).hexdigest()}
+    for path in (spec.template, spec.wheelhouse):
+        if path is None:
+            continue
+        try:
+            digests[path.as_posix()] = hashlib.sha256((root / path).read_bytes()).hexdigest()
+        except OSError as exc:
+            raise BuildError(f"cannot read {path} to record its digest: {exc.strerror or exc}") from exc
+    return digests

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hardening.catalog import ImageSpec, VarValue
@@ -26,6 +26,11 @@ class BuildResult:
     labels: Mapping[str, str]
     base_ref: str
     base_id: str
+    # What SLSA provenance needs and nothing else records: when the build ran and the digests
+    # of the files it was made from (template, rendered Dockerfile, wheelhouse lock).
+    started_at: str = ""
+    finished_at: str = ""
+    input_digests: Mapping[str, str] = field(default_factory=dict)  # repository path → sha256
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -42,6 +47,9 @@ class BuildResult:
             "variables": dict(self.variables),
             "labels": dict(self.labels),
             "base": {"ref": self.base_ref, "id": self.base_id},
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "input_digests": dict(sorted(self.input_digests.items())),
         }
 
 
