@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -59,6 +59,17 @@ class GateModel(_Strict):
         return {k.lower(): v for k, v in value.items()}
 
 
+# OpenVEX's justifications for "not_affected". A suppression that names one claims the image is
+# not affected (the reason is the impact statement); one without only accepts the risk for a while.
+Justification = Literal[
+    "component_not_present",
+    "vulnerable_code_not_present",
+    "vulnerable_code_not_in_execute_path",
+    "vulnerable_code_cannot_be_controlled_by_adversary",
+    "inline_mitigations_already_exist",
+]
+
+
 class SuppressionModel(_Strict):
     id: str = Field(min_length=1)
     reason: str = Field(min_length=10)
@@ -68,6 +79,7 @@ class SuppressionModel(_Strict):
     package: str | None = None
     version: str | None = None
     path: str | None = None
+    justification: Justification | None = None
 
 
 class SuppressionFileModel(_Strict):
@@ -85,6 +97,7 @@ class Suppression:
     version: str | None
     path: str | None
     source: Location
+    justification: str | None = None  # an OpenVEX justification: the finding does not affect the image
 
     def matches(self, finding: Finding) -> bool:
         if finding.rule_id != self.id:
@@ -173,6 +186,7 @@ def load_suppressions(path: Path) -> tuple[Suppression, ...]:
                 version=item.version,
                 path=item.path,
                 source=Location(path, line, f"suppressions[{index}]"),
+                justification=item.justification,
             )
         )
     return tuple(out)
