@@ -111,6 +111,17 @@ class UsageError(BadInput):
     title = "usage"
 
 
+class SigningKeyError(BadInput):
+    title = "unusable signing key"
+
+
+class NotVerified(HardeningError):
+    """The evidence of an image is missing, broken or does not verify: a definite "no"."""
+
+    exit_code = ExitCode.GATE_FAILED
+    title = "not verified"
+
+
 class InfrastructureError(HardeningError):
     """A tool or service we depend on failed; the result is unknown, never clean."""
 

@@ -18,6 +18,7 @@ from hardening.cli import (
     check,
     db,
     engine,
+    keys,
     matrix,
     outdated,
     release,
@@ -26,6 +27,7 @@ from hardening.cli import (
     run,
     scan,
     trend,
+    verify,
 )
 from hardening.cli.app import cli
 from hardening.errors import ExitCode, HardeningError
@@ -45,6 +47,8 @@ COMMANDS: tuple[click.Command, ...] = (
     trend.trend,
     run.run,
     release.release,
+    keys.keys,
+    verify.verify,
     report.diff,
     report.sarif,
     report.baseline,

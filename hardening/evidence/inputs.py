@@ -1,0 +1,113 @@
+"""What a run recorded about one image, read and checked before anything is pushed.
+
+The evidence describes the run whose gate passed: its build record, scan record, SBOM, complete
+findings record and gate decision. Every file is required; a missing or malformed one is bad input
+naming the file (exit 2), found before the first push.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardening.errors import Location, ReportInputError
+from hardening.findings import Finding
+from hardening.report.jsonreport import parse_report
+
+BUILD_FILE = "build.json"
+SCAN_FILE = "scan.json"
+SBOM_FILE = "sbom.cdx.json"
+FINDINGS_FILE = "findings.json"
+GATE_FILE = "gate.json"
+
+_RERUN = "run `harden run {image}` again; it writes every record the release evidence is made from"
+
+
+@dataclass(frozen=True)
+class RunRecords:
+    image: str
+    run_id: str
+    directory: Path
+    build: Mapping[str, Any]
+    scan: Mapping[str, Any]
+    gate: Mapping[str, Any]
+    findings: tuple[Finding, ...]
+    counts: Mapping[str, int]
+    sbom: Mapping[str, Any]
+    sbom_bytes: bytes  # attached exactly as the scan wrote it
+
+    @property
+    def image_id(self) -> str:
+        return str(self.build["image_id"])
+
+
+def _read(path: Path, image: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ReportInputError(
+            "missing from the run", location=Location(path), hint=_RERUN.format(image=image)
+        ) from None
+    except OSError as exc:
+        raise ReportInputError(f"cannot read: {exc.strerror or exc}", location=Location(path)) from None
+
+
+def _object(path: Path, data: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportInputError(f"not valid JSON: {exc}", location=Location(path)) from None
+    if not isinstance(doc, dict):
+        raise ReportInputError("expected a JSON object", location=Location(path))
+    return doc
+
+
+def _require(doc: Mapping[str, Any], path: Path, image: str, *fields: str) -> None:
+    for name in fields:
+        value = doc.get(name)
+        if value is None or value == "" or value == {}:
+            raise ReportInputError(
+                "required for the release evidence but missing",
+                location=Location(path, None, name),
+                hint=_RERUN.format(image=image),
+            )
+
+
+def load_run_records(directory: Path, image: str) -> RunRecords:
+    """Read ``directory`` (one image's directory of a run) and check the records agree."""
+    build_path, scan_path, gate_path = directory / BUILD_FILE, directory / SCAN_FILE, directory / GATE_FILE
+    sbom_path, findings_path = directory / SBOM_FILE, directory / FINDINGS_FILE
+    build = _object(build_path, _read(build_path, image))
+    _require(build, build_path, image, "image_id", "started_at", "finished_at", "input_digests", "labels")
+    scan = _object(scan_path, _read(scan_path, image))
+    _require(scan, scan_path, image, "image_id", "trivy_version")
+    gate = _object(gate_path, _read(gate_path, image))
+    _require(gate, gate_path, image, "decision")
+    if scan["image_id"] != build["image_id"]:
+        raise ReportInputError(
+            f"scanned image {scan['image_id']} is not the built image {build['image_id']}",
+            location=Location(scan_path, None, "image_id"),
+            hint=_RERUN.format(image=image),
+        )
+    sbom_bytes = _read(sbom_path, image)
+    sbom = _object(sbom_path, sbom_bytes)
+    if sbom.get("bomFormat") != "CycloneDX":
+        raise ReportInputError("not a CycloneDX SBOM", location=Location(sbom_path, None, "bomFormat"))
+    findings_doc = _object(findings_path, _read(findings_path, image))
+    _, findings = parse_report(findings_doc, source=findings_path)
+    counts = findings_doc["counts"]
+    return RunRecords(
+        image=image,
+        run_id=directory.parent.name,
+        directory=directory,
+        build=build,
+        scan=scan,
+        gate=gate,
+        findings=tuple(findings),
+        counts=dict(counts),
+        sbom=sbom,
+        sbom_bytes=sbom_bytes,
+    )
