@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,32 @@ def base_image(engine: object) -> str:
     catalog = load_catalog(REPO_ROOT / "hardening.toml")
     spec = next(iter(catalog.bases.values()))
     return ensure_base(engine, spec).ref
+
+
+# Not a secret: it protects throwaway keys that live as long as one test session.
+RELEASE_KEY_PASSPHRASE = "test-only-passphrase-of-throwaway-keys"
+
+
+@dataclass(frozen=True)
+class ReleaseKey:
+    """A key pair made by `harden keys generate`'s code, and what `harden release` needs to use it."""
+
+    private: Path
+    public: Path
+    passphrase: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"HARDENING_KEY_PASSPHRASE": self.passphrase}
+
+    @property
+    def args(self) -> list[str]:
+        return ["--key", str(self.private)]
+
+
+@pytest.fixture(scope="session")
+def release_key(tmp_path_factory: pytest.TempPathFactory) -> ReleaseKey:
+    from hardening.evidence.keys import generate
+
+    pair = generate(tmp_path_factory.mktemp("release-key") / "keys", RELEASE_KEY_PASSPHRASE.encode())
+    return ReleaseKey(pair.private, pair.public, RELEASE_KEY_PASSPHRASE)

@@ -23,7 +23,7 @@ import pytest
 
 from hardening.db.build import build_db
 from hardening.engine.client import Engine
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, ReleaseKey
 from tests.registry.server import RegistryServer, free_port
 
 pytestmark = [pytest.mark.registry, pytest.mark.docker, pytest.mark.trivy]
@@ -92,6 +92,8 @@ class ThrowawayRepo:
     cache_dir: Path
     token: str
     registries: list[str] = field(default_factory=list)
+    key: ReleaseKey | None = None
+    images: tuple[str, ...] = IMAGES
 
     @property
     def catalog(self) -> Path:
@@ -106,8 +108,11 @@ class ThrowawayRepo:
         result = subprocess.run(argv, cwd=self.root, capture_output=True, text=True, timeout=60, check=False)
         assert result.returncode == 0, f"git {' '.join(args)} failed:\n{result.stderr}"
 
-    def harden(self, *args: str, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HARDENING_", "GITHUB_"))}
+    def harden(
+        self, *args: str, timeout: float = RUN_TIMEOUT, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("HARDENING_", "GITHUB_"))}
+        env = {**clean, **(self.key.env if self.key else {}), **(env or {})}
         argv = [sys.executable, "-m", "hardening", "--catalog", str(self.catalog), *args]
         return subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -119,8 +124,10 @@ class ThrowawayRepo:
         return result, Path(found.group(1))
 
     def release(self, registry: str, *images: str) -> subprocess.CompletedProcess[str]:
+        """`harden release` with the session's release key (every release signs)."""
         self.registries.append(registry)
-        return self.harden("release", "--registry", registry, *images, timeout=RELEASE_TIMEOUT)
+        key = self.key.args if self.key else []
+        return self.harden("release", "--registry", registry, *key, *images, timeout=RELEASE_TIMEOUT)
 
     def set_template(self, image: str, text: str) -> None:
         """Write the template, render it and commit both, as a maintainer would."""
@@ -135,7 +142,7 @@ class ThrowawayRepo:
     def all_refs(self) -> list[str]:
         """Every local ref the tests may have created, for clean-up."""
         refs = []
-        for image in IMAGES:
+        for image in self.images:
             repository = self.repository(image)
             refs.append(f"{repository}:candidate")
             for tag in TAGS:
@@ -166,7 +173,9 @@ def trivy_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, engine: Engine, base_image: str, trivy_db: Path) -> Iterator[ThrowawayRepo]:
+def repo(
+    tmp_path: Path, engine: Engine, base_image: str, trivy_db: Path, release_key: ReleaseKey
+) -> Iterator[ThrowawayRepo]:
     root = tmp_path / "repo"
     (root / "policies").mkdir(parents=True)
     shutil.copy(REPO_ROOT / "policies" / "default.yaml", root / "policies" / "default.yaml")
@@ -178,7 +187,7 @@ def repo(tmp_path: Path, engine: Engine, base_image: str, trivy_db: Path) -> Ite
         template = root / "dockerfiles" / image / "Dockerfile.j2"
         template.parent.mkdir(parents=True)
         template.write_text(FAILING_TEMPLATE if image == "bad" else PASSING_TEMPLATE)
-    throwaway = ThrowawayRepo(root, trivy_db, token)
+    throwaway = ThrowawayRepo(root, trivy_db, token, key=release_key)
     throwaway.git("init", "--quiet")
     try:
         rendered = throwaway.harden("render", timeout=120)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ReleaseKey
 from tests.reliability import cases
 from tests.reliability.cases import Case, params
 from tests.reliability.harness import (
@@ -87,7 +88,9 @@ def _fault_repo(root: Path, template: str | None = None) -> Path:
 
 
 @pytest.mark.parametrize("case", params(cases.ENGINE_DOWN[:-1]))
-def test_no_engine_exits_3(tmp_path: Path, tags: dict[str, str], passed: Path, case: Case) -> None:
+def test_no_engine_exits_3(
+    tmp_path: Path, tags: dict[str, str], passed: Path, case: Case, release_key: ReleaseKey
+) -> None:
     catalog = _fault_repo(tmp_path / "repo") if case.text("command") != "release" else passed
     trivy = stand_in(tmp_path / "bin", "ok")
     cache = str(trivy_cache(tmp_path / "cache"))
@@ -106,9 +109,9 @@ def test_no_engine_exits_3(tmp_path: Path, tags: dict[str, str], passed: Path, c
             cache,
         ],
         "check": ["check", "--image", RELEASE_REF],
-        "release": ["release", "--registry", "127.0.0.1:9"],
+        "release": ["release", "--registry", "127.0.0.1:9", *release_key.args],
     }[case.text("command")]
-    env = {"DOCKER_HOST": f"unix://{tmp_path}/nonexistent.sock"}
+    env = {"DOCKER_HOST": f"unix://{tmp_path}/nonexistent.sock", **release_key.env}
     result = harden(catalog, *args, env=env)
     assert_fails_closed(result, 3, ("no docker engine answers", "nonexistent.sock", "harden engine up"), None)
     assert not verdicts(catalog.parent / "scans") or case.text("command") == "release"
@@ -414,13 +417,23 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("case", params(cases.REGISTRY_FAULT))
-def test_registry_fault(tmp_path: Path, tags: dict[str, str], passed: Path, case: Case) -> None:
+def test_registry_fault(
+    tmp_path: Path, tags: dict[str, str], passed: Path, case: Case, release_key: ReleaseKey
+) -> None:
     status = case.data["status"]
     assert isinstance(status, int)
     registry = RefusingRegistry(status) if status else None
     port = registry.port if registry else _closed_port()
     try:
-        result = harden(passed, "release", "--registry", f"127.0.0.1:{port}", timeout=180)
+        result = harden(
+            passed,
+            "release",
+            "--registry",
+            f"127.0.0.1:{port}",
+            *release_key.args,
+            env=release_key.env,
+            timeout=180,
+        )
     finally:
         if registry:
             registry.close()
