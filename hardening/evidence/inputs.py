@@ -16,6 +16,7 @@ from typing import Any
 from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding
 from hardening.report.jsonreport import parse_report
+from hardening.userfile import read_user_text
 
 BUILD_FILE = "build.json"
 SCAN_FILE = "scan.json"
@@ -44,25 +45,24 @@ class RunRecords:
         return str(self.build["image_id"])
 
 
-def _read(path: Path, image: str) -> bytes:
+def _object(path: Path, image: str) -> tuple[dict[str, Any], bytes]:
+    """A JSON object of the run, and its bytes (the SBOM is attached exactly as written)."""
+    text = read_user_text(
+        path,
+        error=ReportInputError,
+        what=path.name,
+        missing="missing from the run",
+        hint=_RERUN.format(image=image),
+    )
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ReportInputError(
-            "missing from the run", location=Location(path), hint=_RERUN.format(image=image)
+            f"not valid JSON: {exc.msg} (column {exc.colno})", location=Location(path, exc.lineno)
         ) from None
-    except OSError as exc:
-        raise ReportInputError(f"cannot read: {exc.strerror or exc}", location=Location(path)) from None
-
-
-def _object(path: Path, data: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportInputError(f"not valid JSON: {exc}", location=Location(path)) from None
     if not isinstance(doc, dict):
         raise ReportInputError("expected a JSON object", location=Location(path))
-    return doc
+    return doc, text.encode("utf-8")
 
 
 def _require(doc: Mapping[str, Any], path: Path, image: str, *fields: str) -> None:
@@ -80,11 +80,11 @@ def load_run_records(directory: Path, image: str) -> RunRecords:
     """Read ``directory`` (one image's directory of a run) and check the records agree."""
     build_path, scan_path, gate_path = directory / BUILD_FILE, directory / SCAN_FILE, directory / GATE_FILE
     sbom_path, findings_path = directory / SBOM_FILE, directory / FINDINGS_FILE
-    build = _object(build_path, _read(build_path, image))
+    build, _ = _object(build_path, image)
     _require(build, build_path, image, "image_id", "started_at", "finished_at", "input_digests", "labels")
-    scan = _object(scan_path, _read(scan_path, image))
+    scan, _ = _object(scan_path, image)
     _require(scan, scan_path, image, "image_id", "trivy_version")
-    gate = _object(gate_path, _read(gate_path, image))
+    gate, _ = _object(gate_path, image)
     _require(gate, gate_path, image, "decision")
     if scan["image_id"] != build["image_id"]:
         raise ReportInputError(
@@ -92,11 +92,10 @@ def load_run_records(directory: Path, image: str) -> RunRecords:
             location=Location(scan_path, None, "image_id"),
             hint=_RERUN.format(image=image),
         )
-    sbom_bytes = _read(sbom_path, image)
-    sbom = _object(sbom_path, sbom_bytes)
+    sbom, sbom_bytes = _object(sbom_path, image)
     if sbom.get("bomFormat") != "CycloneDX":
         raise ReportInputError("not a CycloneDX SBOM", location=Location(sbom_path, None, "bomFormat"))
-    findings_doc = _object(findings_path, _read(findings_path, image))
+    findings_doc, _ = _object(findings_path, image)
     _, findings = parse_report(findings_doc, source=findings_path)
     counts = findings_doc["counts"]
     return RunRecords(
