@@ -62,7 +62,9 @@ class SigningKey:
     key: ec.EllipticCurvePrivateKey
 
     def sign(self, data: bytes) -> bytes:
-        return self.key.sign(data, ec.ECDSA(hashes.SHA256()))
+        # Deterministic ECDSA (RFC 6979): releasing the same run again stores byte-identical
+        # evidence, so a repeated release changes nothing in the registry. Verifiers cannot tell.
+        return self.key.sign(data, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
 
     @property
     def public(self) -> PublicKey:

@@ -200,6 +200,11 @@ def repo(
             engine.remove_image(ref, missing_ok=True)
 
 
+def _evidence_tags(digest: str) -> list[str]:
+    hex_digest = digest.removeprefix("sha256:")
+    return [f"sha256-{hex_digest}.att", f"sha256-{hex_digest}.sig"]
+
+
 def _assert_promoted(engine: Engine, repo: ThrowawayRepo, image: str, run_dir: Path) -> str:
     """The run promoted ``image``: every release tag points at the candidate it built."""
     build = _json(run_dir / image / "build.json")
@@ -228,8 +233,10 @@ def test_a_passing_image_is_pushed_under_every_release_tag(
     assert released.returncode == 0, _output(released)
     repository = repo.repository("good")
     assert registry.client.catalog() == [repository]
-    assert registry.client.tags(repository) == sorted(TAGS)
     record = _json(run_dir / "good" / "release.json")
+    (digest,) = {item["digest"] for item in record["pushed"]}  # every tag names the one manifest
+    # The release tags, and the digest's signature and attestations (test_evidence_real.py).
+    assert registry.client.tags(repository) == sorted([*TAGS, *_evidence_tags(digest)])
     assert record["registry"] == registry.address
     assert record["image_id"] == image_id
     recorded = {item["ref"]: item["digest"] for item in record["pushed"]}
@@ -286,7 +293,8 @@ def test_a_failing_rebuild_leaves_the_release_tags_and_the_registry_on_the_passi
     released = repo.release(registry.address, "flip")
     assert released.returncode == 0, _output(released)
     before = registry.client.snapshot()
-    assert sorted(before[repo.repository("flip")]) == sorted(TAGS)
+    flip_digest = before[repo.repository("flip")][TAGS[0]]
+    assert sorted(before[repo.repository("flip")]) == sorted([*TAGS, *_evidence_tags(flip_digest)])
 
     repo.set_template("flip", FAILING_TEMPLATE)
     failed, failing_run = repo.run("flip")

@@ -546,3 +546,10 @@ def test_references_parse() -> None:
     assert ref == ImageRef("127.0.0.1:5000", "hardening/python-secure", "3.11", digest)
     assert str(ref) == f"127.0.0.1:5000/hardening/python-secure:3.11@{digest}"
     assert parse_reference("localhost/a").host == "localhost"
+
+
+def test_releasing_the_same_run_again_stores_identical_evidence(signing: tuple[SigningKey, Path]) -> None:
+    registry, digest = _published(signing)
+    before = dict(registry.tags)
+    publish(registry, REPOSITORY, digest, _prepared(), signing[0])
+    assert registry.tags == before
