@@ -29,11 +29,11 @@ from typing import Any
 
 import pytest
 
+from hardening.db.build import build_db
 from hardening.engine.client import Engine
 from hardening.evidence.oci import OrasRegistry
 from hardening.evidence.statements import Attestation, attestation_tag, signature_tag
 from hardening.scan.trivy import OFFLINE_FLAGS
-from hardening.db.build import build_db
 from tests.conftest import REPO_ROOT, ReleaseKey
 from tests.registry.faulty import FaultyProxy
 from tests.registry.server import RegistryServer, start_registry
