@@ -16,13 +16,8 @@ from typing import Any
 from hardening.errors import Location, ReportInputError
 from hardening.findings import Finding
 from hardening.report.jsonreport import parse_report
+from hardening.run.store import BUILD_FILE, FINDINGS_FILE, GATE_FILE, SBOM_FILE, SCAN_FILE
 from hardening.userfile import read_user_text
-
-BUILD_FILE = "build.json"
-SCAN_FILE = "scan.json"
-SBOM_FILE = "sbom.cdx.json"
-FINDINGS_FILE = "findings.json"
-GATE_FILE = "gate.json"
 
 _RERUN = "run `harden run {image}` again; it writes every record the release evidence is made from"
 

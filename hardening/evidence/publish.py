@@ -42,6 +42,7 @@ from hardening.evidence.statements import (
 )
 from hardening.evidence.vex import VexEntry, openvex_document, vex_entries
 from hardening.gate import GatePolicy, load_baseline
+from hardening.run.store import FINDINGS_FILE
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def prepare(catalog: Catalog, spec: ImageSpec, image_dir: Path, gate: GatePolicy
         records.sbom,
         gate.suppressions,
         baseline,
-        findings_file=image_dir / "findings.json",
+        findings_file=image_dir / FINDINGS_FILE,
         baseline_file=baseline_file.relative_to(catalog.root) if baseline_file else None,
     )
     return Prepared(records, entries, catalog.source or PROJECT_URI)
