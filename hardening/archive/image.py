@@ -105,15 +105,15 @@ def read_image_archive(path: Path, *, reference: str) -> ImageState:
     )
 
 
-def read_image_ref(engine: Engine, ref: str) -> ImageState:
-    """Save ``ref`` from the engine to a private temporary file and read it."""
+def read_image_ref(engine: Engine, ref: str, *, reference: str | None = None) -> ImageState:
+    """Save ``ref`` (a name or an image id) from the engine to a private temporary file and read it."""
     if engine.image(ref) is None:
         raise UsageError(
             f"no local image {ref}",
             hint="nothing can be pulled here; build or load the image first (`docker images` lists them)",
         )
     with saved_image(engine, ref, prefix="hardening-outdated-") as archive:
-        return read_image_archive(archive, reference=ref)
+        return read_image_archive(archive, reference=reference or ref)
 
 
 def parse_os_release(text: str) -> dict[str, str]:

@@ -242,7 +242,8 @@ def _catalog_images(ctx: Context, images: tuple[str, ...], engine: object) -> li
     found = []
     for spec in catalog.select(images):
         build = require_build(catalog.output_dir, spec.name)  # none: a UsageError, as for scan and check
-        state = read_image_ref(engine, build.candidate_ref)
+        # By id: a concurrent build may have moved the candidate tag since the record was written.
+        state = read_image_ref(engine, build.image_id, reference=build.candidate_ref)
         found.append(_Selected(spec.name, state, spec.base))
     return found
 

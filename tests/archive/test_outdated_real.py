@@ -18,7 +18,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,32 @@ def test_upgraded_base_has_nothing_pending(
     assert record["pending"] == []
     assert record["summary"]["pending"] == 0 and record["compared"] > 80
     assert "0 pending (0 security, 0 CVEs)" in out
+
+
+def test_catalog_image_is_read_by_its_build_record(
+    unpatched: str,
+    engine: Engine,
+    make_repo: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    catalog = make_repo()
+    info = engine.image(unpatched)
+    assert info is not None
+    build = tmp_path / "scans" / "runs" / "20260101T000000000000Z-0000" / "demo" / "build.json"
+    build.parent.mkdir(parents=True)
+    build.write_text(json.dumps({"candidate_ref": unpatched, "image_id": info.id}))
+    cache = str(tmp_path.parent / "archive-cache")
+    code, out, err = harden(["--catalog", str(catalog), "outdated", "demo", "--cache-dir", cache], capsys)
+    assert code == 0, err
+    assert out.startswith("demo: bookworm (labels), ")
+    runs = tmp_path / "scans" / "runs"
+    records = [p for p in runs.glob("*/demo/outdated.json") if p.parts[-3] != "latest"]
+    assert len(records) == 1 and (runs / "latest" / "demo" / "outdated.json").is_file()
+    record = json.loads(records[0].read_text())
+    assert record["image"] == unpatched and record["image_id"] == info.id
+    code, _, err = harden(["--catalog", str(catalog), "outdated", "nothere"], capsys)
+    assert code == 2 and "no image named nothere" in err
 
 
 def test_project_base_agrees_with_apt(
