@@ -18,12 +18,14 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from debian.debian_support import Version
 
 from hardening.aptsources import debian_mirror, read_sources, security_mirror
 from hardening.archive.cache import ArchiveCache
@@ -32,6 +34,7 @@ from hardening.archive.outdated import ArchiveAccess
 from hardening.archive.release import DEFAULT_KEYRING
 from hardening.archive.snapshot import ArchiveTarget, Pocket, open_snapshot
 from hardening.engine.client import Engine
+from hardening.scan.trivy import OFFLINE_FLAGS
 from tests.archive.test_local_repo import harden
 from tests.conftest import REPO_ROOT
 
@@ -262,3 +265,64 @@ def test_trixie_pockets_verify_with_the_host_keyring(tmp_path: Path) -> None:
         assert view.release.signers, view.release.suite
         assert view.release.date <= datetime.now(UTC)
     assert snapshot.versions("base-files", "amd64")[0][0].version.startswith("13")
+
+
+@pytest.mark.trivy
+def test_trivy_with_the_derived_records_agrees_with_outdated(
+    unpatched: str, engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Trivy, given only the changelog-derived records, flags what `outdated` says is fixed upstream.
+
+    Trivy reports a CVE when the installed version is below the first fix; `outdated` names the CVEs
+    of the entries after the installed version. So Trivy's set is within ours, and whatever ours
+    has beyond it is a CVE named again after an earlier fix (a regression fix, say).
+    """
+    cache = str(tmp_path.parent / "archive-cache")
+    osv = tmp_path / "osv"
+    code, _, err = harden(
+        ["advisories", "--image", unpatched, "--output", str(osv), "--cache-dir", cache], capsys
+    )
+    assert code == 0, err
+    code, _, err = harden(["db", "build", str(osv), "--cache-dir", str(tmp_path / "trivy")], capsys)
+    assert code == 0, err
+    record, _ = outdated(unpatched, tmp_path, capsys)
+    ours = {(p["package"], c) for p in record["pending"] for c in p["cves"]}
+
+    tar = tmp_path / "image.tar"
+    with tar.open("wb") as handle:
+        engine.save(unpatched, handle)
+    trivy = Path(sys.executable).parent / "trivy"
+    result = subprocess.run(
+        [
+            *(str(trivy), "image", "--input", str(tar), "--cache-dir", str(tmp_path / "trivy")),
+            *OFFLINE_FLAGS,
+            *("--scanners", "vuln", "--format", "json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    found = {
+        (v["PkgName"], v["VulnerabilityID"]): v.get("FixedVersion", "")
+        for r in report.get("Results", [])
+        for v in r.get("Vulnerabilities") or []
+    }
+    assert set(found) <= ours
+    fixed = {
+        (a["package"]["name"], json.loads(p.read_text())["upstream"][0]): a["ranges"][0]["events"][1]["fixed"]
+        for p in osv.glob("*.json")
+        for a in json.loads(p.read_text())["affected"]
+    }
+    pending = {p["package"]: p for p in record["pending"]}
+    for package, cve in ours - set(found):
+        source = pending[package]
+        first = fixed[(source["source"], cve)]
+        assert Version(first) <= Version(source["installed_source_version"]), (package, cve, first)
+    for (package, cve), version in found.items():
+        assert version == fixed[(pending[package]["source"], cve)]
+    if any(p["cves"] for p in record["pending"]):
+        assert found, "Trivy found none of the CVEs the pending updates fix"
+    print(f"trivy: {len(found)} (package, CVE) pairs; outdated: {len(ours)}")
