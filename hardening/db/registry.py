@@ -110,8 +110,10 @@ def _client(ref: str) -> tuple[_Registry, oras.container.Container]:
 
 def _is_loopback(host: str) -> bool:
     """Plain HTTP only to this machine, as Trivy's downloader does."""
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    name = name.strip("[]")
+    if host.startswith("["):  # [IPv6]:port
+        name = host[1 : host.find("]")]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if name == "localhost":
         return True
     try:

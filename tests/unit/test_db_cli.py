@@ -54,3 +54,21 @@ def test_build_prints_what_it_left_out_and_show_what_the_db_holds(
     assert "source:      built" in output
     assert f"contains:    1 OSV records from {zipped}" in output
     assert json.loads((tmp_path / "cache" / "db" / "metadata.json").read_text())["Version"] == 2
+
+
+@pytest.mark.parametrize(
+    ("host", "plain"),
+    [
+        ("127.0.0.1:5000", True),
+        ("127.8.9.10", True),
+        ("localhost:5000", True),
+        ("[::1]:5000", True),
+        ("ghcr.io", False),
+        ("mirror.gcr.io:443", False),
+        ("10.0.0.5:5000", False),
+    ],
+)
+def test_plain_http_only_to_this_machine(host: str, plain: bool) -> None:
+    from hardening.db.registry import _is_loopback
+
+    assert _is_loopback(host) is plain
