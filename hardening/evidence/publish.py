@@ -17,7 +17,7 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from hardening import __version__
 from hardening.catalog import Catalog, ImageSpec
@@ -85,6 +85,8 @@ class Prepared:
                         digest=digest,
                         run_id=records.run_id,
                     )
+                case _:
+                    assert_never(kind)
         return result
 
 
