@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.archive.conftest import Scenario
-from tests.archive.test_local_repo import by_package, outdated
+from tests.archive.test_local_repo import by_package, harden, outdated
 
 SECURITY_INRELEASE = "/debian-security/dists/bookworm-security/InRelease"
 RELEASE_INRELEASE = "/debian/dists/bookworm/InRelease"
@@ -195,3 +195,25 @@ def test_missing_keyring(repo: Scenario, tmp_path: Path, capsys: pytest.CaptureF
     code, _, err, _ = outdated(repo, "labelled", tmp_path, capsys, "--keyring", str(tmp_path / "absent.gpg"))
     assert code == 3
     assert "absent.gpg does not exist" in err
+
+
+def test_advisories_with_a_bad_deb_write_the_rest_and_exit_3(
+    repo: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = repo.pool_path("libfoo1-sec", "bookworm-security")
+    data = repo.debs["libfoo1-sec"].path.read_bytes()
+    repo.behaviour.bodies[path] = data[:-1] + bytes([data[-1] ^ 1])
+    out = tmp_path / "osv"
+    code, stdout, err = harden(
+        [
+            *("advisories", "--archive", str(repo.images["labelled"]), "--keyring", str(repo.key.keyring)),
+            *("--cache-dir", str(tmp_path / "cache"), "--output", str(out)),
+        ],
+        capsys,
+    )
+    assert code == 3
+    assert "1 changelog(s) could not be read or verified" in err
+    assert "gap deb-hash-mismatch foo 1.0-1+deb12u1" in stdout
+    names = sorted(p.name for p in out.glob("*.json"))
+    assert "DEBIAN-CVE-2024-1111.json" not in names  # foo's, unreadable
+    assert "DEBIAN-CVE-2024-3333.json" in names  # bar's, read

@@ -7,13 +7,26 @@ are pending, from which pocket, with which CVE ids, and which gaps are named.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hardening.cli import main
+from tests.archive.aptrepo import (
+    Deb,
+    Entry,
+    Pocket,
+    build_deb,
+    changelog,
+    make_key,
+    publish,
+    serve,
+    status_paragraph,
+)
 from tests.archive.conftest import SECURITY_DATE, UPDATES_DATE, Scenario
+from tests.unit.imagetar import ImageSpec, file, legacy_save
 
 
 def harden(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -228,3 +241,78 @@ def test_advisories_from_changelogs_feed_db_build(
     assert code == 0, err
     assert "from 8 advisories, 8 vulnerabilities" in stdout
     assert (tmp_path / "trivy" / "db" / "trivy.db").stat().st_size > 0
+
+
+def test_indexes_kept_by_date_and_first_sighting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A new Release Date with a changed index fetches it; an unchanged index is reused; the
+    first sighting of a candidate stays the Date it was first seen under."""
+    key = make_key(tmp_path / "key")
+    debs = tmp_path / "debs"
+    log = [Entry("1.0-1+deb12u1", ["Fix CVE-2025-0001."], "bookworm-security"), Entry("1.0-1")]
+    release = build_deb(debs, "libfoo1", "1.0-1", source="foo", changelog_text=changelog("foo", log[1:]))
+    first = build_deb(debs, "libfoo1", "1.0-1+deb12u1", source="foo", changelog_text=changelog("foo", log))
+    log2 = [Entry("1.0-1+deb12u2", ["Fix CVE-2025-0002."], "bookworm-security"), *log]
+    second = build_deb(debs, "libfoo1", "1.0-1+deb12u2", source="foo", changelog_text=changelog("foo", log2))
+    root = tmp_path / "www"
+    day = [datetime(2026, 2, d, 6, tzinfo=UTC) for d in (1, 2, 3, 4)]
+    until = datetime.now(UTC) + timedelta(days=3650)
+
+    def security(debs: list[Deb], date: datetime) -> None:
+        publish(root, Pocket("debian-security", "bookworm-security", debs, "12", date, until), key)
+
+    publish(root, Pocket("debian", "bookworm", [release], date=day[0]), key)
+    publish(root, Pocket("debian", "bookworm-updates", [], "12-updates", day[0]), key)
+    security([first], day[0])
+    server = serve(root)
+    try:
+        image = tmp_path / "image.tar"
+        image.write_bytes(
+            legacy_save(
+                [[file("var/lib/dpkg/status", status_paragraph("libfoo1", "1.0-1", source="foo"))]],
+                ImageSpec(
+                    labels={
+                        "org.hardening.base.suite": "bookworm",
+                        "org.hardening.base.mirror": server.mirror,
+                    }
+                ),
+            )
+        )
+        argv = ["outdated", "--archive", str(image), "--keyring", str(key.keyring)]
+        argv += ["--cache-dir", str(tmp_path / "cache"), "--security-mirror", server.security_mirror]
+
+        def run(out: str) -> dict[str, Any]:
+            code, _, err = harden([*argv, "--out", str(tmp_path / out)], capsys)
+            assert code == 0, err
+            return json.loads((tmp_path / out / "image.tar" / "outdated.json").read_text())
+
+        def security_index(record: dict[str, Any]) -> dict[str, Any]:
+            pocket = next(p for p in record["pockets"] if p["suite"] == "bookworm-security")
+            return {"date": pocket["date"], **pocket["indexes"][0]}
+
+        one = run("one")
+        assert [(p["candidate_version"], p["cves"], p["first_seen"]) for p in one["pending"]] == [
+            ("1.0-1+deb12u1", ["CVE-2025-0001"], "2026-02-01T06:00:00Z")
+        ]
+        assert security_index(one)["cached"] is False
+
+        security([first], day[1])  # a new Date, the same index: nothing to download
+        two = run("two")
+        assert security_index(two)["date"] == "2026-02-02T06:00:00+00:00"
+        assert security_index(two)["cached"] is True
+        assert two["pending"][0]["first_seen"] == "2026-02-01T06:00:00Z"  # seen since day one
+
+        security([first, second], day[2])  # a new upload: a new index, a new candidate
+        three = run("three")
+        assert security_index(three)["cached"] is False
+        assert security_index(three)["sha256"] != security_index(two)["sha256"]
+        assert [(p["candidate_version"], p["cves"], p["first_seen"]) for p in three["pending"]] == [
+            ("1.0-1+deb12u2", ["CVE-2025-0001", "CVE-2025-0002"], "2026-02-03T06:00:00Z")
+        ]
+
+        security([first, second], day[3])
+        four = run("four")
+        assert security_index(four)["cached"] is True
+        assert four["pending"][0]["first_seen"] == "2026-02-03T06:00:00Z"
+    finally:
+        server.stop()
+        key.close()
