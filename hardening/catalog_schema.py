@@ -6,7 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from hardening.catalog import VarValue
+# hardening.catalog.VarValue, spelled again so that the schema imports nothing of the catalog,
+# which imports the schema (a test holds the two equal).
+VarValue = str | int | bool | list[str]
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
 Repository = Annotated[

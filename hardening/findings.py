@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from hardening import __version__
 
 
 class Severity(enum.IntEnum):
@@ -32,6 +35,50 @@ class Severity(enum.IntEnum):
 class Origin(enum.Enum):
     POLICY = "policy"
     SCANNER = "scanner"
+
+
+@dataclass(frozen=True)
+class DbIdentity:
+    """Which vulnerability data a scanner read; every field is optional, and more may come.
+
+    A field is added here as a data source gains it (a pulled DB's repository and manifest
+    digest, say); ``to_json`` writes only the fields that are set.
+    """
+
+    updated_at: str | None = None  # when the data was built (Trivy's metadata UpdatedAt)
+    next_update: str | None = None  # when its publisher promises the next one
+    digest: str | None = None  # content digest of the local copy, which identifies it exactly
+
+    def to_json(self) -> dict[str, str]:
+        values = {"updated_at": self.updated_at, "next_update": self.next_update, "digest": self.digest}
+        return {key: value for key, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class ToolInfo:
+    """The tool that produced findings: a scanner, or this tool's own policy checks.
+
+    ``name`` is what SARIF shows as the run's driver, and what a ``Finding.tool`` refers to.
+    """
+
+    name: str
+    version: str
+    information_uri: str
+    db: DbIdentity | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "version": self.version,
+            "information_uri": self.information_uri,
+        }
+        if self.db is not None:
+            data["db"] = self.db.to_json()
+        return data
+
+
+# The tool behind policy findings: this one.
+HARDENING_TOOL = ToolInfo("hardening", __version__, "https://github.com/hardening-dev/hardening")
 
 
 @dataclass(frozen=True, order=True)
@@ -71,6 +118,7 @@ class Finding:
     template_location: SourceLocation | None = None  # the template line behind it
     suppressed_by: str | None = None  # reason text of the suppression, when suppressed
     properties: tuple[tuple[str, str], ...] = field(default=())
+    tool: str | None = None  # ToolInfo.name of the tool that found it; None in older records
 
     @property
     def fixable(self) -> bool:
@@ -121,4 +169,11 @@ class Finding:
             }
         if self.properties:
             data["properties"] = dict(self.properties)
+        if self.tool is not None:
+            data["tool"] = self.tool
         return data
+
+
+def with_tool(findings: Iterable[Finding], tool: str) -> tuple[Finding, ...]:
+    """The findings, each marked as found by ``tool`` (a ``ToolInfo.name``)."""
+    return tuple(finding if finding.tool == tool else replace(finding, tool=tool) for finding in findings)

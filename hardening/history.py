@@ -86,6 +86,14 @@ class SeverityCounts:
 
 
 @dataclass(frozen=True)
+class ScanTool:
+    """Which scanner (``ToolInfo.name``) and version found the counts of a record."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
 class HistoryRecord:
     """What one scan of one image found, and with which tools."""
 
@@ -95,7 +103,8 @@ class HistoryRecord:
     counts: SeverityCounts
     gate: GateResult | None  # None when the scan ran without a gate decision
     db_date: datetime | None  # when the vulnerability DB was built
-    trivy_version: str | None
+    trivy_version: str | None  # the Trivy version, as records have said since the first
+    tool: ScanTool | None = None  # the scanner whose findings were counted; absent in old records
 
     def __post_init__(self) -> None:
         for name in ("date", "db_date"):
@@ -112,6 +121,7 @@ class HistoryRecord:
             "gate": self.gate.value if self.gate is not None else None,
             "db_date": _iso(self.db_date) if self.db_date is not None else None,
             "trivy_version": self.trivy_version,
+            **({"tool": {"name": self.tool.name, "version": self.tool.version}} if self.tool else {}),
         }
 
     def to_line(self) -> str:
@@ -135,6 +145,11 @@ class _CountsModel(_Strict):
     unknown: _Count
 
 
+class _ToolModel(_Strict):
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")]
+    version: _Version
+
+
 class _RecordModel(_Strict):
     date: AwareDatetime
     image: _ImageName
@@ -144,6 +159,7 @@ class _RecordModel(_Strict):
     gate: Literal["pass", "fail"] | None
     db_date: AwareDatetime | None
     trivy_version: _Version | None
+    tool: _ToolModel | None = None
 
 
 def history_path(history_dir: Path, image: str) -> Path:
@@ -279,6 +295,7 @@ def _parse_line(text: str, path: Path, number: int) -> HistoryRecord:
         gate=GateResult(model.gate) if model.gate is not None else None,
         db_date=model.db_date.astimezone(UTC) if model.db_date is not None else None,
         trivy_version=model.trivy_version,
+        tool=ScanTool(model.tool.name, model.tool.version) if model.tool is not None else None,
     )
 
 

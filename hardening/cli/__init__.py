@@ -29,7 +29,7 @@ from hardening.cli import (
     trend,
     verify,
 )
-from hardening.cli.app import cli
+from hardening.cli.app import Registries, cli
 from hardening.errors import ExitCode, HardeningError
 
 # Every subcommand, registered explicitly; a test walks this list against `harden --help`.
@@ -60,7 +60,7 @@ for _command in COMMANDS:
 __all__ = ["COMMANDS", "cli", "main"]
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None, *, registries: Registries | None = None) -> None:
     """Entry point: the one place where errors become messages and exit codes."""
     # CI runners and `timeout` stop jobs with SIGTERM. Python's default would end the process on
     # the spot (exit -15): no cleanup, no message, a half-done build or scan left running. Treated
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     if threading.current_thread() is threading.main_thread():  # signal() works only there
         signal.signal(signal.SIGTERM, _terminated)
     try:
-        cli.main(args=argv, prog_name="harden", standalone_mode=False)
+        cli.main(args=argv, prog_name="harden", standalone_mode=False, obj=registries)
     except HardeningError as exc:
         click.echo(exc.diagnostics(), err=True)
         sys.exit(exc.exit_code)

@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
 
 from hardening import __version__
 from hardening.catalog import CATALOG_NAME, Catalog, load_catalog
+from hardening.scan.interface import Scanner
+from hardening.scan.registry import DEFAULT_SCANNER, ScannerRegistry, ScannerSettings
+
+
+@dataclass(frozen=True)
+class Registries:
+    """The implementations commands choose from. `main` takes another (tests add a scanner)."""
+
+    scanners: ScannerRegistry
+
+    @classmethod
+    def default(cls) -> Registries:
+        return cls(ScannerRegistry.default())
 
 
 class Context:
-    def __init__(self, catalog_path: Path, verbose: bool, output_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        catalog_path: Path,
+        verbose: bool,
+        output_dir: Path | None = None,
+        registries: Registries | None = None,
+    ) -> None:
         self.catalog_path = catalog_path
         self.verbose = verbose
         self.output_dir = output_dir
+        self.registries = registries or Registries.default()
         self._catalog: Catalog | None = None
 
     @property
@@ -47,6 +67,21 @@ trivy_cache_option = click.option(
     show_default=True,
     help="Trivy cache directory holding db/ (see `harden db build`) and our result cache.",
 )
+
+
+scanner_option = click.option(
+    "--scanner",
+    "scanner_names",
+    multiple=True,
+    metavar="NAME",
+    help=f"Scanner to run (repeatable; default {DEFAULT_SCANNER}). Each gets its own SARIF run.",
+)
+
+
+def make_scanners(ctx: Context, names: tuple[str, ...], trivy: Path | None) -> list[Scanner]:
+    """The scanners named on the command line (the default one if none), from the registry."""
+    settings = ScannerSettings({DEFAULT_SCANNER: trivy} if trivy else {})
+    return [ctx.registries.scanners.create(name, settings) for name in names or (DEFAULT_SCANNER,)]
 
 
 def echo(message: str = "", *, err: bool = False) -> None:
@@ -85,4 +120,6 @@ def cli(ctx: click.Context, catalog_path: Path, output_dir: Path | None, verbose
     Exit codes: 0 passed, 1 gate or check failed, 2 bad input or usage, 3 tool or
     infrastructure failure, 130 interrupted.
     """
-    ctx.obj = Context(catalog_path, verbose, output_dir)
+    # `main(registries=…)` hands its registries in as the initial object.
+    registries = ctx.obj if isinstance(ctx.obj, Registries) else None
+    ctx.obj = Context(catalog_path, verbose, output_dir, registries)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from hardening.cli.app import Context, echo, pass_ctx
 from hardening.errors import UsageError
+from hardening.report.registry import ReportFormat
 
 
 @click.command()
@@ -53,8 +55,9 @@ def sarif(report: Path, output: Path, dockerfile: str, category: str | None) -> 
     """Convert any Trivy JSON report into SARIF that GitHub code scanning accepts."""
     from hardening.errors import Location, ReportInputError, ScannerError
     from hardening.findings import Origin, SourceLocation
-    from hardening.report.sarif import ToolInfo, build_sarif, write_sarif
+    from hardening.report.sarif import build_sarif, write_sarif
     from hardening.scan.trivy import parse_report
+    from hardening.scan.trivy.scanner import tool_info
 
     try:
         parsed = parse_report(report.read_bytes(), image=None, artifact_name=None, image_id=None)
@@ -71,7 +74,7 @@ def sarif(report: Path, output: Path, dockerfile: str, category: str | None) -> 
     doc = build_sarif(
         image,
         findings,
-        tools={Origin.SCANNER: ToolInfo("Trivy", parsed.trivy_version or "unknown", "https://trivy.dev")},
+        tools={Origin.SCANNER: tool_info(parsed.trivy_version or "unknown", None)},
         fallback_location=SourceLocation(dockerfile, 1),
         category=category,
     )
@@ -104,6 +107,20 @@ def baseline(ctx: Context, images: tuple[str, ...]) -> None:
         echo(f"{spec.name}: {count} findings accepted in {gate.baseline_dir / (spec.name + '.json')}")
 
 
+def _format_options(command: Callable[..., None]) -> Callable[..., None]:
+    """A ``--<format> FILE`` option per registered report format, in registry order."""
+    for fmt in reversed(ReportFormat):
+        spec = fmt.spec
+        command = click.option(
+            f"--{fmt.value}",
+            f"out_{fmt.value}",
+            type=click.Path(path_type=Path, dir_okay=False),
+            required=spec.required,
+            help=spec.help,
+        )(command)
+    return command
+
+
 @click.command()
 @click.argument("image")
 @click.option(
@@ -112,9 +129,7 @@ def baseline(ctx: Context, images: tuple[str, ...]) -> None:
     required=True,
     help="Where `harden scan --image REF --out DIR` wrote scan.json (and check.json, if any).",
 )
-@click.option("--sarif", "sarif_out", type=click.Path(path_type=Path, dir_okay=False), required=True)
-@click.option("--markdown", "md_out", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--json", "json_out", type=click.Path(path_type=Path, dir_okay=False))
+@_format_options
 @click.option(
     "--history-dir",
     type=click.Path(path_type=Path, file_okay=False),
@@ -123,38 +138,27 @@ def baseline(ctx: Context, images: tuple[str, ...]) -> None:
 @pass_ctx
 def report(
     ctx: Context,
+    /,
     image: str,
     scan_dir: Path,
-    sarif_out: Path,
-    md_out: Path | None,
-    json_out: Path | None,
     history_dir: Path | None,
+    **outputs: Path | None,
 ) -> None:
-    """SARIF, Markdown and a gate decision for a scan of IMAGE made by `harden scan --out`.
+    """Reports (SARIF, and any other format asked for) and a gate decision for a scan of IMAGE
+    made by `harden scan --out`.
 
     Every output is written before the exit code is decided: exit 1 when the gate fails.
     """
     import sys
 
     from hardening.errors import ExitCode
-    from hardening.gate import load_gate
-    from hardening.runner import report_scan
+    from hardening.run.report import plan_report, report_scan
 
-    catalog = ctx.catalog
-    (spec,) = catalog.select([image])
-    gate = load_gate(catalog.gate, catalog.root)
-    outcome = report_scan(
-        catalog,
-        spec,
-        scan_dir,
-        gate,
-        sarif_path=sarif_out,
-        markdown_path=md_out,
-        json_path=json_out,
-        history_dir=history_dir,
-    )
+    paths = {fmt: path for fmt in ReportFormat if (path := outputs.get(f"out_{fmt.value}")) is not None}
+    plan = plan_report(ctx.catalog, image, scan_dir, outputs=paths, history_dir=history_dir)
+    outcome = report_scan(plan)
     verdict = "PASS" if outcome.decision.passed else "FAIL"
-    echo(f"{image}: {verdict}; SARIF {sarif_out}")
+    echo(f"{image}: {verdict}; SARIF {paths[ReportFormat.SARIF]}")
     for reason in outcome.decision.reasons:
         echo(f"  {reason}")
     if not outcome.decision.passed:

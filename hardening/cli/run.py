@@ -7,13 +7,22 @@ from pathlib import Path
 
 import click
 
-from hardening.cli.app import Context, echo, pass_ctx, trivy_cache_option, trivy_option
+from hardening.cli.app import (
+    Context,
+    echo,
+    make_scanners,
+    pass_ctx,
+    scanner_option,
+    trivy_cache_option,
+    trivy_option,
+)
 from hardening.cli.build import BuildDisplay
 from hardening.errors import ExitCode
 
 
 @click.command()
 @click.argument("images", nargs=-1)
+@scanner_option
 @trivy_option
 @trivy_cache_option
 @click.option(
@@ -24,6 +33,7 @@ from hardening.errors import ExitCode
 def run(
     ctx: Context,
     images: tuple[str, ...],
+    scanner_names: tuple[str, ...],
     trivy: Path | None,
     cache_dir: Path,
     timeout: float,
@@ -36,36 +46,24 @@ def run(
     pass the gate. Exit 0 when every image passed, 1 when any failed.
     """
     from hardening.engine.client import Engine
-    from hardening.gate import load_gate
-    from hardening.policy.config import load_policies
-    from hardening.render import render_checked
+    from hardening.run.orchestrator import RunContext, execute
+    from hardening.run.plan import plan_run
     from hardening.run.store import new_run_dir
-    from hardening.runner import run_pipeline
-    from hardening.scan.interface import ScannerKind, ScanOptions
+    from hardening.scan.interface import ScanOptions
 
-    catalog = ctx.catalog
-    specs = catalog.select(images)
-    gate = load_gate(catalog.gate, catalog.root)
-    for spec in specs:  # bad input is reported before the engine is even asked
-        render_checked(spec, catalog.root)
-        load_policies(catalog.root, spec.policies)
-    options = ScanOptions(cache_dir=cache_dir.expanduser(), timeout=timeout)
-    scanner = ScannerKind.TRIVY.create(binary=trivy)
+    # Every input and every tool is checked before the engine is even asked.
+    plan = plan_run(
+        ctx.catalog,
+        images,
+        scanners=make_scanners(ctx, scanner_names, trivy),
+        options=ScanOptions(cache_dir=cache_dir.expanduser(), timeout=timeout),
+        record_history=record_history,
+    )
     engine_client = Engine.connect()
-    run_dir = new_run_dir(catalog.output_dir)
+    run_dir = new_run_dir(plan.output_dir)
     display = BuildDisplay(ctx.verbose)
     try:
-        outcome = run_pipeline(
-            catalog,
-            specs,
-            engine_client,
-            scanner,
-            options,
-            gate,
-            run_dir,
-            sink=display.sink,
-            history=record_history,
-        )
+        outcome = execute(RunContext(plan, engine_client, run_dir, sink=display.sink))
     finally:
         display.done()
         engine_client.close()
@@ -73,9 +71,9 @@ def run(
         decision = image.decision
         verdict = "PASS" if decision.passed else "FAIL"
         promoted = f" → {', '.join(image.promotion.refs)}" if image.promotion else " (release tags untouched)"
-        cached = " (scan cached)" if image.scan.cached else ""
+        cached = " (scan cached)" if image.scans_cached else ""
         echo(
-            f"{image.spec.name}: {verdict}: {len(image.scan.findings)} vulnerabilities{cached}, "
+            f"{image.image.name}: {verdict}: {image.vulnerabilities} vulnerabilities{cached}, "
             f"{len(image.check.findings)} policy findings, {decision.suppressed} suppressed, "
             f"{decision.baselined} baselined{promoted}"
         )

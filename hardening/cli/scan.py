@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from hardening.cli.app import Context, echo, pass_ctx, trivy_cache_option, trivy_option
+from hardening.cli.app import Context, echo, make_scanners, pass_ctx, trivy_cache_option, trivy_option
 from hardening.errors import UsageError
 from hardening.findings import Finding, Severity
 from hardening.scan.interface import ScanOptions, ScanResult
+from hardening.scan.registry import DEFAULT_SCANNER
 from hardening.scan.trivy import KNOWN_SCANNERS
 
 
@@ -27,10 +28,12 @@ def summary_line(label: str, result: ScanResult, where: Path) -> str:
     counts = _counts(result.findings)
     by_severity = ", ".join(f"{counts[s]} {s.label}" for s in sorted(Severity, reverse=True))
     state = "cached" if result.cached else "scanned"
-    db = f", db {result.db_updated_at[:10]}" if result.db_updated_at else ""
+    tool = result.tool
+    updated = tool.db.updated_at if tool.db else None
+    db = f", db {updated[:10]}" if updated else ""
     return (
         f"{label}: {by_severity} ({len(result.findings)} findings, {result.packages} packages; "
-        f"{state}, trivy {result.trivy_version}{db}) → {where}"
+        f"{state}, {tool.name.lower()} {tool.version}{db}) → {where}"
     )
 
 
@@ -52,6 +55,12 @@ def _counts(findings: tuple[Finding, ...]) -> dict[Severity, int]:
     type=click.Path(path_type=Path, file_okay=False),
     help="With --image: where to write scan.json and sbom.cdx.json (default: a new run directory).",
 )
+@click.option(
+    "--scanner",
+    "scanner_name",
+    metavar="NAME",
+    help=f"The scanner to run (default {DEFAULT_SCANNER}); --scanners picks Trivy's kinds of scan.",
+)
 @trivy_option
 @trivy_cache_option
 @click.option(
@@ -70,6 +79,7 @@ def scan(
     images: tuple[str, ...],
     ref: str | None,
     out_dir: Path | None,
+    scanner_name: str | None,
     trivy: Path | None,
     cache_dir: Path,
     scanners: tuple[str, ...],
@@ -77,13 +87,12 @@ def scan(
     online: bool,
     timeout: float,
 ) -> None:
-    """Scan built candidate images (or --image REF) with Trivy; write scan.json and an SBOM.
+    """Scan built candidate images (or --image REF); write scan.json and an SBOM.
 
     Exits 0 whatever is found (`harden gate` decides); exits 3 when the scan itself fails.
     """
     from hardening.engine.client import Engine
     from hardening.run.store import SCAN_FILE, new_run_dir
-    from hardening.scan.interface import ScannerKind
     from hardening.scan.service import ref_dir_name, scan_images, scan_ref
 
     if ref and images:
@@ -101,7 +110,7 @@ def scan(
         db_repository=db_repository,
     )
     # Binary, version and DB are checked before any run directory is created.
-    scanner = ScannerKind.TRIVY.create(binary=trivy)
+    (scanner,) = make_scanners(ctx, (scanner_name,) if scanner_name else (), trivy)
     scanner.prepare(options)
     engine_client = Engine.connect()
     try:

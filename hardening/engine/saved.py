@@ -14,12 +14,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hardening.errors import OutputError
+from hardening.errors import OutputError, UsageError
 
 if TYPE_CHECKING:  # the docker SDK is slow to import; callers hand us a connected engine
-    from hardening.engine.client import Engine
+    from hardening.engine.client import Engine, ImageInfo
 
 TAR_NAME = "image.tar"
+
+
+def require_image(engine: Engine, ref: str) -> ImageInfo:
+    """The local image ``ref``; naming one the engine does not have is bad input (exit 2)."""
+    info = engine.image(ref)
+    if info is None:
+        raise UsageError(
+            f"no local image {ref}",
+            hint="nothing can be pulled here; build or load the image first (`docker images` lists them)",
+        )
+    return info
 
 
 @contextlib.contextmanager

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from hardening.atomic import write_json
 from hardening.catalog import ImageSpec
-from hardening.engine.saved import saved_image
+from hardening.engine.saved import require_image, saved_image
 from hardening.errors import PolicyError, UsageError
-from hardening.findings import Finding, Severity
+from hardening.findings import HARDENING_TOOL, Finding, Severity, with_tool
 from hardening.inspect.cache import default_cache_dir, inspect_cached
 from hardening.inspect.facts import DEFAULT_BINARY_NAMES, ImageFacts
 from hardening.locate import Locator
@@ -80,7 +80,7 @@ def run_checks(
             run_check(check_id.check_class()(), config, policy, image=image, facts=facts, locator=locator)
         )
     findings.sort(key=lambda f: (-f.severity, f.rule_id, f.image_path or "", f.message))
-    return tuple(findings)
+    return with_tool(findings, HARDENING_TOOL.name)
 
 
 def run_check(
@@ -154,6 +154,7 @@ def check_images(
 def check_ref(ref: str, engine: Engine, policies: Sequence[Path], out_dir: Path | None = None) -> CheckReport:
     """Check any local image by reference: image checks only, no Dockerfile to point into."""
     policy = _policy(policies)
+    require_image(engine, ref)
     facts = inspect_ref(engine, ref, names=binary_names(policy))
     findings = run_checks(policy, image=ref, facts=facts, rendered=None)
     report = CheckReport(ref, findings, policy.fail_level, ref, policy.sources)

@@ -17,6 +17,7 @@ from hardening.atomic import write_json
 from hardening.errors import ReportInputError
 from hardening.findings import Finding, Origin, Severity, SourceLocation
 from hardening.report._common import JsonReader, kind_of, sorted_findings
+from hardening.report.interface import ImageReport, Writer
 from hardening.userfile import read_user_json
 
 SCHEMA_VERSION = 1
@@ -33,6 +34,7 @@ _OPTIONAL_TEXT = (
     "primary_url",
     "description",
     "suppressed_by",
+    "tool",
 )
 _FINDING_KEYS = frozenset(
     {
@@ -160,6 +162,7 @@ class _Parser(JsonReader):
             if "template_location" in data
             else None,
             properties=props,
+            tool=optional.get("tool"),
         )
 
 
@@ -194,3 +197,11 @@ def parse_report(doc: Any, *, source: str | Path = "<json report>") -> tuple[str
         if declared.get(key) != value:
             raise parser.fail(f"counts.{key}", f"says {declared.get(key)!r} but the findings give {value}")
     return image, findings
+
+
+class JsonWriter(Writer):
+    """The complete record of one image's findings (SARIF may be truncated; this never is)."""
+
+    def write(self, path: Path, reports: Sequence[ImageReport]) -> None:
+        (report,) = reports
+        write_report(path, build_report(report.image, report.findings))

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from hardening.atomic import write_text_atomic
 from hardening.findings import Finding, Severity
 from hardening.report._common import SEVERITIES_DESCENDING, sorted_findings
+from hardening.report.interface import ImageReport, Writer
 
 TOP_FINDINGS = 10
 
@@ -129,3 +132,14 @@ def render_summary(images: Sequence[ImageSummary]) -> str:
     for summary in ordered:
         lines += ["", *_image_section(summary)]
     return "\n".join(lines) + "\n"
+
+
+class MarkdownWriter(Writer):
+    """The run's summary: every image's counts, gate decision and top findings."""
+
+    def write(self, path: Path, reports: Sequence[ImageReport]) -> None:
+        write_text_atomic(path, render_summary([summary_of(report) for report in reports]))
+
+
+def summary_of(report: ImageReport) -> ImageSummary:
+    return ImageSummary(report.image, report.findings, report.passed, report.reasons)

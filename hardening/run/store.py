@@ -33,6 +33,21 @@ SUMMARY_FILE = "summary.md"
 LATEST = "latest"
 
 
+def scan_file(scanner: str, *, primary: bool) -> str:
+    """The scan record of one scanner: ``scan.json`` for the first, ``scan.<name>.json`` after it."""
+    return SCAN_FILE if primary else f"scan.{scanner}.json"
+
+
+def sbom_file(scanner: str, *, primary: bool) -> str:
+    return SBOM_FILE if primary else f"sbom.{scanner}.cdx.json"
+
+
+def scan_records(directory: Path) -> list[Path]:
+    """Every scan record in an image directory, the first scanner's first."""
+    others = sorted(p for p in directory.glob("scan.*.json") if p.name != SCAN_FILE)
+    return [directory / SCAN_FILE, *others]
+
+
 @dataclass(frozen=True)
 class RunDir:
     path: Path

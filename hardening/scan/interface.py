@@ -1,14 +1,17 @@
-"""The scan stage: one interface, implementations in sibling modules, registered explicitly."""
+"""The scan stage: one interface; implementations in sibling modules, registered in ``registry``.
+
+A scanner reads a saved image and returns findings marked with the tool that found them. Its
+``ToolInfo`` (name, version, information URI, identity of the data it matched against) travels
+with every result, so reports, history and the result cache say which tool said what.
+"""
 
 from __future__ import annotations
 
 import abc
-import enum
 from dataclasses import dataclass
 from pathlib import Path
-from typing import assert_never
 
-from hardening.findings import Finding
+from hardening.findings import Finding, ToolInfo
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,8 @@ class ScanOptions:
 
 @dataclass(frozen=True)
 class ScanResult:
-    findings: tuple[Finding, ...]
-    trivy_version: str
-    db_updated_at: str | None
+    findings: tuple[Finding, ...]  # each with ``tool`` == ``self.tool.name``
+    tool: ToolInfo  # the tool, its version and the data it read for this result
     report_path: Path | None  # the scanner's raw report, if kept
     sbom_path: Path | None
     cached: bool
@@ -44,8 +46,19 @@ class ScanResult:
 
 
 class Scanner(abc.ABC):
-    def prepare(self, options: ScanOptions) -> None:  # noqa: B027 - optional hook
-        """Check the tool and its data before any image is saved; raise ``ScannerError``."""
+    """A vulnerability scanner of saved images."""
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str:
+        """The registry name (``harden run --scanner NAME``), also used in record file names."""
+
+    @abc.abstractmethod
+    def prepare(self, options: ScanOptions) -> ToolInfo:
+        """Check the tool and its data before any image is saved; raise ``ScannerError``.
+
+        Returns the tool as the scans will report it (version, data identity).
+        """
 
     def lookup(self, target: ScanTarget, options: ScanOptions) -> ScanResult | None:
         """A stored result for this very image, or None; ``target.tar_path`` need not exist yet.
@@ -57,19 +70,3 @@ class Scanner(abc.ABC):
     @abc.abstractmethod
     def scan(self, target: ScanTarget, options: ScanOptions) -> ScanResult:
         """Scan ``target``; raise ``ScannerError`` on any fault, never return a partial result."""
-
-
-class ScannerKind(enum.Enum):
-    """Every scanner implementation, registered here and nowhere else."""
-
-    TRIVY = "trivy"
-
-    def create(self, *, binary: Path | None = None) -> Scanner:
-        # Imported here: implementations import this module, not the other way round.
-        match self:
-            case ScannerKind.TRIVY:
-                from hardening.scan.trivy import TrivyScanner
-
-                return TrivyScanner(binary)
-            case _:
-                assert_never(self)

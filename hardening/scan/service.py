@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from hardening.atomic import write_json
 from hardening.catalog import ImageSpec
-from hardening.engine.saved import TAR_NAME, private_dir, save_image
+from hardening.engine.saved import TAR_NAME, private_dir, require_image, save_image
 from hardening.errors import ScannerError
 from hardening.run.store import SBOM_FILE, SCAN_FILE, RunDir, require_build
 from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
@@ -70,12 +70,7 @@ def scan_ref(
     scanner: Scanner,
 ) -> ScanResult:
     """Scan any local image by reference (outside the catalog)."""
-    info = engine.image(ref)
-    if info is None:
-        raise ScannerError(
-            f"no local image {ref}",
-            hint="nothing can be pulled here; build or load the image first (`docker images` lists them)",
-        )
+    info = require_image(engine, ref)
     scanner.prepare(options)
     return _scan_one(scanner, engine, ref, ref, info.id, out_dir, options, extra={})
 
@@ -96,10 +91,10 @@ def _scan_one(
     *,
     extra: dict[str, str],
 ) -> ScanResult:
-    scan_file = out_dir / SCAN_FILE
+    record = out_dir / SCAN_FILE
     # A scan.json from an earlier attempt in the same directory would read as this scan's result.
     with contextlib.suppress(FileNotFoundError):
-        scan_file.unlink()
+        record.unlink()
     options = replace(options, sbom_path=out_dir / SBOM_FILE)
     with private_dir("hardening-scan-") as tmp:
         target = ScanTarget(image=image, ref=ref, image_id=image_id, tar_path=tmp / TAR_NAME)
@@ -108,7 +103,7 @@ def _scan_one(
         if result is None:
             save_image(engine, ref, target.tar_path)
             result = scanner.scan(target, options)
-    write_scan_record(scan_file, image, ref, image_id, result, options, extra=extra)
+    write_scan_record(record, image, ref, image_id, result, options, scanner=scanner.name, extra=extra)
     return result
 
 
@@ -120,23 +115,31 @@ def write_scan_record(
     result: ScanResult,
     options: ScanOptions,
     *,
+    scanner: str,
     extra: dict[str, str] | None = None,
 ) -> None:
-    """``scan.json``: written only after a successful scan, atomically."""
+    """A scan record (``scan.json``): written only after a successful scan, atomically.
+
+    ``tool`` says which tool, version and data; ``<scanner>_version`` and ``db_updated_at``
+    repeat two of its fields under the names records had before there was more than one
+    scanner, for the readers of those records.
+    """
+    tool = result.tool
     document = {
         "schema_version": SCAN_SCHEMA_VERSION,
         "image": image,
         "ref": ref,
         "image_id": image_id,
-        "scanner": "trivy",
-        "trivy_version": result.trivy_version,
-        "db_updated_at": result.db_updated_at,
+        "scanner": scanner,
+        "tool": tool.to_json(),
+        f"{scanner}_version": tool.version,
+        "db_updated_at": tool.db.updated_at if tool.db is not None else None,
         "scanned_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "scanners": list(options.scanners),
         "offline": options.offline,
         "cached": result.cached,
         "packages": result.packages,
-        "sbom": SBOM_FILE if result.sbom_path else None,
+        "sbom": result.sbom_path.name if result.sbom_path else None,
         **(extra or {}),
         "findings": [finding.to_json() for finding in result.findings],
     }

@@ -117,7 +117,7 @@ def test_setuptools_below_the_fix_is_reported(
         TEST_TAG, engine, out, opts(fresh_cache(db_cache, tmp_path)), scanner=TrivyScanner(trivy)
     )
     assert not result.cached
-    assert result.trivy_version.startswith("0.76.")
+    assert result.tool.name == "Trivy" and result.tool.version.startswith("0.76.")
     assert result.packages > 80  # the base's ~88 dpkg packages and more: Trivy saw the image
 
     # GHSA-cx63-2mw6-8hw5: setuptools < 70.0.0, here the venv's copy (not owned by dpkg).
@@ -152,8 +152,10 @@ def test_setuptools_below_the_fix_is_reported(
 
     document = json.loads((out / SCAN_FILE).read_text())
     assert document["image_id"] == setuptools_image
-    assert document["trivy_version"] == result.trivy_version
-    assert document["db_updated_at"] == result.db_updated_at
+    assert document["trivy_version"] == result.tool.version
+    assert document["tool"] == result.tool.to_json()
+    assert result.tool.db is not None
+    assert document["db_updated_at"] == result.tool.db.updated_at
     assert [f["rule_id"] for f in document["findings"]] == [f.rule_id for f in result.findings]
     sbom = json.loads((out / SBOM_FILE).read_text())
     assert sbom["bomFormat"] == "CycloneDX"

@@ -13,6 +13,7 @@ from hardening.findings import Finding, Origin, Severity
 from hardening.history import (
     GateResult,
     HistoryRecord,
+    ScanTool,
     SeverityCounts,
     append_record,
     history_path,
@@ -64,6 +65,19 @@ def test_round_trip(tmp_path: Path) -> None:
     assert sorted(history) == ["postgres-secure", "python-secure"]
     # Chronological, whatever the append order.
     assert history["python-secure"] == sorted(written, key=lambda r: r.date)
+
+
+def test_the_scanner_of_a_record_round_trips_and_old_records_have_none(tmp_path: Path) -> None:
+    other = HistoryRecord(
+        START, "python-secure", DIGEST, SeverityCounts(low=1), None, None, None, ScanTool("census", "1.2.3")
+    )
+    append_record(tmp_path, record(0, high=1))  # as written before records named their scanner
+    append_record(tmp_path, other)
+    lines = (tmp_path / "python-secure.jsonl").read_text().splitlines()
+    assert "tool" not in json.loads(lines[0])
+    assert json.loads(lines[1])["tool"] == {"name": "census", "version": "1.2.3"}
+    old, new = load_history(tmp_path)["python-secure"]
+    assert old.tool is None and new == other
 
 
 def test_null_gate_and_db_date_round_trip(tmp_path: Path) -> None:

@@ -145,8 +145,9 @@ def test_well_behaved_stand_in_gives_findings(tmp_path: Path, target: ScanTarget
     result = scan_with(binary, target, cache_dir, sbom_path=tmp_path / "out" / "sbom.cdx.json")
     assert len(result.findings) == 7
     assert result.packages == 5
-    assert result.trivy_version == "0.76.0"
-    assert result.db_updated_at == "2026-11-26T00:00:00Z"
+    assert (result.tool.name, result.tool.version) == ("Trivy", "0.76.0")
+    assert result.tool.db is not None and result.tool.db.updated_at == "2026-11-26T00:00:00Z"
+    assert {finding.tool for finding in result.findings} == {"Trivy"}
     assert not result.cached
     assert json.loads((tmp_path / "out" / "sbom.cdx.json").read_text())["bomFormat"] == "CycloneDX"
 
@@ -532,7 +533,7 @@ def test_retagged_candidate_is_not_scanned(
 
 def test_scan_ref_of_a_missing_image(tmp_path: Path, cache_dir: Path) -> None:
     engine: Any = StubEngine("present:1", IMAGE_ID)
-    with pytest.raises(ScannerError, match=r"no local image absent:1"):
+    with pytest.raises(UsageError, match=r"no local image absent:1"):
         scan_ref(
             "absent:1",
             engine,

@@ -24,19 +24,19 @@ def build_sarif(
     image: str,
     findings: Sequence[Finding],
     *,
-    tools: Mapping[Origin, ToolInfo],
+    tools: Sequence[ToolInfo] | Mapping[Origin, ToolInfo],
     fallback_location: SourceLocation,
     category: str | None = None,
     repo_root: Path | None = None,
 ) -> dict[str, Any]:
-    """One SARIF log for one image: a run per tool in ``tools``, in ``Origin`` order."""
-    missing = sorted({f.origin.value for f in findings} - {o.value for o in tools})
-    if missing:
-        raise ReportInputError(
-            f"findings of origin {', '.join(missing)} but no tool described for it",
-            location=Location(f"image {image}"),
-            hint="pass a ToolInfo for every origin present in the findings",
-        )
+    """One SARIF log for one image, a run per tool, in the order of ``tools``.
+
+    ``tools`` is either every tool of the image, each finding going to the run its ``tool``
+    names; or, for findings that do not name their tool (another tool's report converted), the
+    tool of each origin's findings, runs in ``Origin`` order. A run is written for every tool
+    given, even without results: that is how GitHub learns that an alert was fixed.
+    """
+    groups = _runs_of(image, findings, tools)
     fallback = normalise(fallback_location, repo_root)
     if fallback is None:
         raise ReportInputError(
@@ -51,19 +51,48 @@ def build_sarif(
         automation_id += "/"
     lines = LineReader(repo_root)
     context = Context(fallback=fallback, repo_root=repo_root, lines=lines)
-    origins = [origin for origin in Origin if origin in tools]
-    by_origin = {o: _locate([f for f in findings if f.origin is o], context) for o in origins}
+    located = [(tool, _locate(group, context)) for tool, group in groups]
     # msgspec spells a few floats otherwise than json; CVSS scores are the only floats we write
     plain = all(plain_number(score) for score in (usable_cvss(f) for f in findings) if score is not None)
     budget = limits.DISPLAYED_RESULTS_PER_RUN
     while True:
-        runs = [_build_run(o, tools[o], by_origin[o], automation_id, budget) for o in origins]
+        runs = [_build_run(tool, group, automation_id, budget) for tool, group in located]
         doc = sarif_log_json(runs)
         size = gzip_size(doc, limit=limits.MAX_GZIP_BYTES, numbers_checked=plain)
         if budget <= 1 or size <= limits.MAX_GZIP_BYTES:
             return doc
         # rare: only huge help texts on thousands of rules get here; halving converges quickly
         budget //= 2
+
+
+def _runs_of(
+    image: str, findings: Sequence[Finding], tools: Sequence[ToolInfo] | Mapping[Origin, ToolInfo]
+) -> list[tuple[ToolInfo, list[Finding]]]:
+    """Each run's tool and findings; a finding no given tool accounts for is an error."""
+    if isinstance(tools, Mapping):
+        missing = sorted({f.origin.value for f in findings} - {o.value for o in tools})
+        if missing:
+            raise ReportInputError(
+                f"findings of origin {', '.join(missing)} but no tool described for it",
+                location=Location(f"image {image}"),
+                hint="pass a ToolInfo for every origin present in the findings",
+            )
+        return [(tools[o], [f for f in findings if f.origin is o]) for o in Origin if o in tools]
+    by_tool: dict[str, list[Finding]] = {tool.name: [] for tool in tools}
+    unknown: set[str] = set()
+    for finding in findings:
+        group = by_tool.get(finding.tool) if finding.tool is not None else None
+        if group is None:
+            unknown.add(finding.tool or "(none)")
+        else:
+            group.append(finding)
+    if unknown:
+        raise ReportInputError(
+            f"findings of tool {', '.join(sorted(unknown))} but no such tool described",
+            location=Location(f"image {image}"),
+            hint="pass a ToolInfo for every tool named by the findings",
+        )
+    return [(tool, by_tool[tool.name]) for tool in tools]
 
 
 # A finding with the repository locations of its result and its fingerprint.
@@ -86,7 +115,6 @@ def _locate(findings: Sequence[Finding], context: Context) -> list[_Located]:
 
 
 def _build_run(
-    origin: Origin,
     tool: ToolInfo,
     located: Sequence[_Located],
     automation_id: str,
@@ -98,7 +126,8 @@ def _build_run(
         groups[finding.rule_id].append(finding)
     rule_ids = sorted(groups)
     index_of = {rule_id: index for index, rule_id in enumerate(rule_ids)}
-    rules = [build_rule(origin, rule_id, groups[rule_id], tool) for rule_id in rule_ids]
+    # a tool's findings share their origin, which decides how its rules read
+    rules = [build_rule(groups[rule_id][0].origin, rule_id, groups[rule_id], tool) for rule_id in rule_ids]
     results = [
         build_result(finding, index_of[finding.rule_id], fingerprint, primary, template)
         for finding, primary, template, fingerprint in kept

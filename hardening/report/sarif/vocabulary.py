@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from hardening.findings import Origin, Severity
+from hardening.findings import ToolInfo as ToolInfo  # the driver of a run, defined with findings
 from hardening.report._common import image_name
 
 SARIF_VERSION = "2.1.0"
@@ -42,15 +42,6 @@ MAX_HELP_PACKAGES = 50
 TEMPLATE_LOCATION_ID = 1
 # What the writer appends to a result's message when it has a template line; the reader strips it.
 TEMPLATE_SUFFIX = re.compile(r"\n\nTemplate line: \[[^\]]*\]\(1\)\Z")
-
-
-@dataclass(frozen=True)
-class ToolInfo:
-    """The tool that produced one origin's findings, as the run's ``tool.driver`` names it."""
-
-    name: str
-    version: str
-    information_uri: str
 
 
 def default_category(image: str) -> str:

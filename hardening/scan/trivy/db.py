@@ -15,7 +15,7 @@ DB_SCHEMA_VERSION = 2
 @dataclass(frozen=True)
 class DbState:
     updated_at: str | None
-    digest: str  # identifies the DB content, for the result cache
+    digest: str | None  # identifies the DB content, for the result cache; None after an online scan
 
 
 def check_db(cache_dir: Path) -> DbState:

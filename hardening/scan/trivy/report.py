@@ -69,8 +69,7 @@ class TrivyVulnerability(_Model, frozen=True):
     Title: str = ""
     Description: str = ""
     CVSS: dict[str, TrivyCvss] = {}
-    # a tuple, as findings hold them: no copy per finding
-    References: tuple[str, ...] = ()
+    References: list[str] = []
 
 
 class TrivySecret(_Model, frozen=True):
@@ -98,8 +97,7 @@ class TrivyMisconfiguration(_Model, frozen=True):
     Message: str = ""
     Resolution: str = ""
     PrimaryURL: str | None = None
-    # a tuple, as findings hold them: no copy per finding
-    References: tuple[str, ...] = ()
+    References: list[str] = []
     Layer: TrivyLayer | None = None
     CauseMetadata: TrivyCause | None = None
 
@@ -400,7 +398,7 @@ def _vulnerability(vuln: TrivyVulnerability, result: TrivyResult, image: str, wh
         cvss_score=_cvss_score(vuln),
         status=vuln.Status,
         primary_url=vuln.PrimaryURL,
-        references=vuln.References,
+        references=tuple(vuln.References),
         description=vuln.Description,
         properties=tuple(properties),
     )
@@ -451,7 +449,7 @@ def _misconfiguration(misconf: TrivyMisconfiguration, result: TrivyResult, image
         layer=_diff_id(misconf.Layer),
         status=misconf.Status.lower(),
         primary_url=misconf.PrimaryURL,
-        references=misconf.References,
+        references=tuple(misconf.References),
         description=misconf.Description,
         properties=tuple(properties),
     )

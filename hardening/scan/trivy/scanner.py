@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hardening.atomic import write_bytes_atomic
 from hardening.errors import ScannerError
+from hardening.findings import DbIdentity, ToolInfo, with_tool
 from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
 from hardening.scan.trivy.binary import check_version, resolve_binary
 from hardening.scan.trivy.db import DbState, check_db, read_db_updated_at
@@ -28,17 +29,32 @@ OFFLINE_FLAGS = (
 
 
 CACHE_SUBDIR = "hardening-scan-cache"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: keyed by tool name and version
+
+TOOL_NAME = "Trivy"
+INFORMATION_URI = "https://trivy.dev"
 
 
-def default_cache_dir() -> Path:
-    """Trivy's own default, made explicit so that we always know which DB was used."""
+def trivy_default_cache_dir() -> Path:
+    """Trivy's own default cache directory, made explicit so that we know which DB was used.
+
+    (Not the facts cache of the inspector, which is ``inspect.cache.default_facts_cache_dir``.)
+    """
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "trivy"
 
 
+def tool_info(version: str, db: DbState | None) -> ToolInfo:
+    identity = DbIdentity(updated_at=db.updated_at, digest=db.digest) if db is not None else None
+    return ToolInfo(TOOL_NAME, version, INFORMATION_URI, identity)
+
+
 class TrivyScanner(Scanner):
     """Trivy on a `docker save` tarball, offline unless asked otherwise."""
+
+    @property
+    def name(self) -> str:
+        return "trivy"
 
     def __init__(self, binary: Path | None = None) -> None:
         self._explicit = binary
@@ -58,10 +74,12 @@ class TrivyScanner(Scanner):
             self._version = check_version(self.binary)
         return self._version
 
-    def prepare(self, options: ScanOptions) -> None:
-        self.version()
+    def prepare(self, options: ScanOptions) -> ToolInfo:
+        version = self.version()
+        db: DbState | None = None
         if options.offline or options.skip_db_update:
-            self._check_db(options.cache_dir or default_cache_dir())
+            db = self._check_db(options.cache_dir or trivy_default_cache_dir())
+        return tool_info(version, db)
 
     def _check_db(self, cache_dir: Path) -> DbState:
         # Hashing a full-size DB (~700 MB) costs about a second; do it once per unchanged file.
@@ -111,13 +129,15 @@ class TrivyScanner(Scanner):
         version = self.version()
         if not (options.offline or options.skip_db_update):
             return None
-        db = self._check_db(options.cache_dir or default_cache_dir())
-        entry = self._cache_entry(options.cache_dir or default_cache_dir(), target, options, version, db)
+        db = self._check_db(options.cache_dir or trivy_default_cache_dir())
+        entry = self._cache_entry(
+            options.cache_dir or trivy_default_cache_dir(), target, options, version, db
+        )
         return self._from_cache(entry, target, options, version, db) if entry else None
 
     def scan(self, target: ScanTarget, options: ScanOptions) -> ScanResult:
         version = self.version()
-        cache_dir = options.cache_dir or default_cache_dir()
+        cache_dir = options.cache_dir or trivy_default_cache_dir()
         if not target.tar_path.is_absolute():
             target = ScanTarget(target.image, target.ref, target.image_id, target.tar_path.resolve())
         if not target.tar_path.is_file():
@@ -167,11 +187,11 @@ class TrivyScanner(Scanner):
                     write_bytes_atomic(entry.with_suffix(".cdx.json"), sbom, mode=0o600)
             if sbom is not None and options.sbom_path is not None:
                 write_bytes_atomic(options.sbom_path, sbom)
-        updated_at = db.updated_at if db else read_db_updated_at(cache_dir)
+        if db is None:  # Trivy may have downloaded a DB during an online scan
+            db = DbState(updated_at=read_db_updated_at(cache_dir), digest=None)
         return ScanResult(
-            findings=parsed.findings,
-            trivy_version=version,
-            db_updated_at=updated_at,
+            findings=with_tool(parsed.findings, TOOL_NAME),
+            tool=tool_info(version, db),
             report_path=report_path,
             sbom_path=options.sbom_path if sbom is not None else None,
             cached=False,
@@ -211,7 +231,8 @@ class TrivyScanner(Scanner):
             "format": _CACHE_FORMAT,
             "image_id": target.image_id,
             "db": db.digest,
-            "trivy": version,
+            "tool": TOOL_NAME,
+            "version": version,
             "scanners": sorted(set(options.scanners)),
             "offline": options.offline,
         }
@@ -255,9 +276,8 @@ class TrivyScanner(Scanner):
         if sbom is not None and options.sbom_path is not None:
             write_bytes_atomic(options.sbom_path, sbom)
         return ScanResult(
-            findings=parsed.findings,
-            trivy_version=version,
-            db_updated_at=db.updated_at if db else None,
+            findings=with_tool(parsed.findings, TOOL_NAME),
+            tool=tool_info(version, db),
             report_path=entry,
             sbom_path=options.sbom_path if sbom is not None else None,
             cached=True,

@@ -1,0 +1,160 @@
+"""`harden report`: reports and a gate decision for a scan made apart from `harden run`.
+
+The daily workflow scans a released image (`harden scan --image REF --out DIR`) and reports on
+it here. Without the image's facts, scanner findings are located from the Dockerfile text alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from hardening.catalog import Catalog, ImageSpec
+from hardening.errors import Location, ReportInputError
+from hardening.findings import HARDENING_TOOL, DbIdentity, Finding, Severity, ToolInfo, with_tool
+from hardening.gate import GateDecision, GatePolicy, load_gate
+from hardening.locate import Locator
+from hardening.render import RenderedDockerfile, render_checked
+from hardening.report.interface import ImageReport
+from hardening.report.jsonreport import parse_findings
+from hardening.report.registry import ReportFormat
+from hardening.run.decide import decide_image, locate_scanner_finding
+from hardening.run.outputs import record_history, step_summary, write_report_files
+from hardening.run.plan import fallback_location, load_image_baseline
+from hardening.run.store import CHECK_FILE, scan_records
+from hardening.userfile import read_user_json
+
+
+@dataclass(frozen=True)
+class ScanRecord:
+    """One scanner's record from a scan directory."""
+
+    path: Path
+    tool: ToolInfo
+    image_id: str
+    findings: tuple[Finding, ...]  # each marked with ``tool``
+
+
+@dataclass(frozen=True)
+class ReportPlan:
+    spec: ImageSpec
+    rendered: RenderedDockerfile  # checked for drift
+    baseline: frozenset[tuple[str, ...]]
+    gate: GatePolicy
+    today: date | None
+    scans: tuple[ScanRecord, ...]
+    check: tuple[Severity, tuple[Finding, ...]]  # fail level and policy findings (none without check.json)
+    outputs: Mapping[ReportFormat, Path]
+    history_dir: Path | None
+    root: Path
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    decision: GateDecision
+    summary: str
+
+
+def plan_report(
+    catalog: Catalog,
+    image: str,
+    scan_dir: Path,
+    *,
+    outputs: Mapping[ReportFormat, Path],
+    history_dir: Path | None,
+    today: date | None = None,
+) -> ReportPlan:
+    """Every input of the report, read and validated before anything is written."""
+    (spec,) = catalog.select([image])
+    gate = load_gate(catalog.gate, catalog.root)
+    # The policy findings come recorded in check.json: the image's policy files are not read.
+    rendered = render_checked(spec, catalog.root)
+    baseline = load_image_baseline(spec, gate)
+    scans = tuple(_scan_record(path) for path in scan_records(scan_dir))
+    check: tuple[Severity, tuple[Finding, ...]] = (Severity.HIGH, ())
+    check_file = scan_dir / CHECK_FILE
+    if check_file.is_file():
+        doc = _record(check_file)
+        findings = parse_findings(doc.get("findings"), source=check_file)
+        check = (Severity.parse(str(doc.get("fail_level", "high"))), with_tool(findings, HARDENING_TOOL.name))
+    return ReportPlan(
+        spec, rendered, baseline, gate, today, scans, check, dict(outputs), history_dir, catalog.root
+    )
+
+
+def report_scan(plan: ReportPlan) -> ReportOutcome:
+    image = plan.spec
+    locator = Locator(plan.rendered, None)
+    scanner_findings = [
+        locate_scanner_finding(locator, replace(f, image=image.name))
+        for scan in plan.scans
+        for f in scan.findings
+    ]
+    fail_level, policy_findings = plan.check
+    decision = decide_image(
+        image.name, plan.gate, plan.baseline, scanner_findings, policy_findings, fail_level, plan.today
+    )
+    report = ImageReport(
+        image=image.name,
+        findings=decision.findings,
+        tools=(HARDENING_TOOL, *(scan.tool for scan in plan.scans)),
+        passed=decision.passed,
+        reasons=decision.reasons,
+        fallback_location=fallback_location(image),
+        repo_root=plan.root,
+    )
+    write_report_files(plan.outputs, report)
+    if plan.history_dir is not None:
+        for scan in plan.scans:
+            record_history(plan.history_dir, image.name, scan.image_id, decision, scan.tool)
+    return ReportOutcome(decision, step_summary([report]))
+
+
+def _record(path: Path) -> dict[str, Any]:
+    doc = read_user_json(path, error=ReportInputError, what="the record", missing="no such file")
+    if not isinstance(doc, dict):
+        raise ReportInputError("expected a JSON object", location=Location(path))
+    return doc
+
+
+def _text(doc: Any, key: str, path: Path, field: str) -> str:
+    value = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(value, str):
+        raise ReportInputError(
+            "expected a string",
+            location=Location(path, None, f"{field}.{key}"),
+            hint="scan again with this version of `harden scan`",
+        )
+    return value
+
+
+def _scan_record(path: Path) -> ScanRecord:
+    """A scan record and its findings, validated; findings are marked with the record's tool."""
+    doc = _record(path)
+    tool_doc = doc.get("tool")
+    if not isinstance(tool_doc, dict):
+        raise ReportInputError(
+            "the record does not say which tool scanned",
+            location=Location(path, None, "tool"),
+            hint="scan again with this version of `harden scan`",
+        )
+    db_doc = tool_doc.get("db")
+    db = None
+    if db_doc is not None:
+        if not isinstance(db_doc, dict) or not all(isinstance(v, str) for v in db_doc.values()):
+            raise ReportInputError("expected an object of strings", location=Location(path, None, "tool.db"))
+        unknown = sorted(set(db_doc) - {"updated_at", "next_update", "digest"})
+        if unknown:
+            raise ReportInputError("unknown field", location=Location(path, None, f"tool.db.{unknown[0]}"))
+        db = DbIdentity(**db_doc)
+    tool = ToolInfo(
+        _text(tool_doc, "name", path, "tool"),
+        _text(tool_doc, "version", path, "tool"),
+        _text(tool_doc, "information_uri", path, "tool"),
+        db,
+    )
+    findings = with_tool(parse_findings(doc.get("findings"), source=path), tool.name)
+    return ScanRecord(path, tool, str(doc.get("image_id") or ""), findings)
