@@ -116,6 +116,19 @@ class Catalog:
             )
         return tuple(known[n] for n in names)
 
+    def select_bases(self, names: tuple[str, ...] | list[str]) -> tuple[BaseSpec, ...]:
+        """The named ``[base.*]`` tables (all without names); an unknown name is a ConfigError."""
+        if not names:
+            return tuple(self.bases.values())
+        unknown = [n for n in names if n not in self.bases]
+        if unknown:
+            raise ConfigError(
+                f"no base named {', '.join(unknown)} in the catalog",
+                location=Location(self.path),
+                hint=f"known bases: {', '.join(self.bases) or '(none)'}",
+            )
+        return tuple(self.bases[n] for n in names)
+
 
 def load_catalog(path: Path) -> Catalog:
     """Parse and validate the catalog; every problem names the file, the key and the line."""

@@ -20,14 +20,9 @@ def base(ctx: Context, force: bool, suite: str | None, mirror: str | None, names
     from hardening.base import ensure_base
     from hardening.engine.client import Engine
 
-    catalog = ctx.catalog
-    selected = names or tuple(catalog.bases)
-    unknown = [n for n in selected if n not in catalog.bases]
-    if unknown:
-        raise click.UsageError(f"no base named {', '.join(unknown)}; known: {', '.join(catalog.bases)}")
+    selected = ctx.catalog.select_bases(names)  # an unknown name is bad input, like an unknown image
     client = Engine.connect()
-    for name in selected:
-        spec = catalog.bases[name]
+    for spec in selected:
         if suite:
             spec = replace(spec, suite=suite)
         if mirror:

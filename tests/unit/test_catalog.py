@@ -132,3 +132,19 @@ def test_select_unknown_image(make_repo: Callable[..., Path]) -> None:
     catalog = load_catalog(make_repo())
     with pytest.raises(ConfigError, match="no image named nope"):
         catalog.select(["nope"])
+
+
+def test_unknown_base_is_a_config_error_like_an_unknown_image(make_repo: Callable[..., Path]) -> None:
+    catalog = load_catalog(make_repo())
+    assert catalog.select_bases(()) == tuple(catalog.bases.values())
+    for select, noun in ((catalog.select_bases, "base"), (catalog.select, "image")):
+        with pytest.raises(ConfigError, match=f"no {noun} named nope in the catalog") as caught:
+            select(["nope"])
+        assert caught.value.exit_code == 2
+        assert caught.value.location is not None and caught.value.location.path == catalog.path
+
+
+def test_the_schema_reads_the_variable_values_the_catalog_holds() -> None:
+    from hardening import catalog, catalog_schema
+
+    assert catalog_schema.VarValue == catalog.VarValue
