@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hardening import __version__
-from hardening.aptsources import debian_mirror, read_sources, security_mirror
+from hardening.aptsources import APT_DIR, debian_mirror, read_sources, security_mirror
 from hardening.errors import BaseImageError, ConfigError
 from hardening.process import run_program
 
@@ -87,9 +87,18 @@ def resolve_mirrors(spec: BaseSpec) -> tuple[str, str | None]:
     sources = read_sources()
     mirror = spec.mirror or debian_mirror(spec.suite, sources)
     if not mirror:
+        # Typically an Ubuntu host (GitHub's hosted runners): its apt sources name Ubuntu's archive,
+        # which debootstrap cannot make a Debian base from. Say what was read and both ways out.
+        named = sorted({source.uri for source in sources})
         raise ConfigError(
-            "no Debian archive mirror is configured on this machine",
-            hint="set `mirror` in the [base] table of hardening.toml or pass --mirror",
+            f"no Debian archive mirror is configured on this machine (apt sources in {APT_DIR})",
+            details="they name only: " + ", ".join(named) if named else "they name no repository at all",
+            hint=(
+                "run on Debian, whose apt configuration names its archive (on an Ubuntu host such as "
+                "GitHub's hosted runners: in a Debian job container, as .github/workflows/ci.yml does), "
+                "or name a mirror: `--mirror http://<debian-mirror>/debian`, or `mirror` in the [base] "
+                "table of hardening.toml"
+            ),
         )
     return mirror, spec.security_mirror or security_mirror(sources)
 
@@ -214,7 +223,8 @@ def ensure_base(
     if os.geteuid() != 0:
         raise BaseImageError(
             "building the base image with debootstrap needs root",
-            hint="run `harden base` as root",
+            hint="run `harden base` as root (on GitHub's hosted runners, whose user is not root: in a "
+            "Debian job container, as .github/workflows/ci.yml does)",
         )
     if shutil.which("debootstrap") is None:
         from hardening.engine.provision import apt_install

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import struct
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hardening.report.sarif.serialise import _spelt_otherwise, dumps, plain_number
-from hardening.report.sarif.text import is_web_uri
+from hardening.report.sarif.text import is_web_uri, md
 
 
 def by_urlsplit(value: str | None) -> bool:
@@ -80,3 +81,8 @@ def test_every_float_msgspec_spells_otherwise_is_noticed() -> None:
 def test_numbers_inside_strings_cost_only_speed() -> None:
     doc = {"runs": [{"results": [], "note": ':1e5,"', "hash": "6e20aa", "v": 10.00001}]}
     assert dumps(doc) == json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+@given(st.text(max_size=60))
+def test_markdown_escaping_is_the_regular_expression_it_replaced(text: str) -> None:
+    assert md(text) == re.sub(r"([\\`*_{}\[\]<>|#])", r"\\\1", text)

@@ -339,3 +339,66 @@ def test_harden_invocations_parse_against_the_cli(monkeypatch: pytest.MonkeyPatc
             command.make_context(words[0], sub_args, parent=context)
         except click.UsageError as exc:  # pragma: no cover - the assertion message is the point
             pytest.fail(f"{where}: harden {' '.join(words)}: {exc}")
+
+
+# -- GitHub's hosted runners: Ubuntu, an unprivileged user -------------------------------------
+
+# What needs root or Debian's apt configuration: the base image (debootstrap), the test suite
+# (engine, tmpfs mounts, apt), an engine of the job's own, any apt-get.
+NEEDS_ROOT_AND_DEBIAN = re.compile(
+    r"\bmake (?:base|test|run|tools)\b|\.ci/run\b|\bharden (?:base|run|engine)\b|\bapt-get\b|\bdebootstrap\b"
+)
+DEBIAN_JOB_IMAGE = "debian:bookworm"
+
+
+def _jobs() -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path.name, name, job) for path in WORKFLOWS for name, job in _load(path)["jobs"].items()]
+
+
+def _scripts(job: dict[str, Any]) -> str:
+    return "\n".join(step.get("run", "") for step in job.get("steps", []))
+
+
+def test_jobs_that_need_root_and_debian_run_in_the_debian_job_container() -> None:
+    """On ubuntu-24.04 as `runner`, `make base` stops: not root, and apt names Ubuntu's archive."""
+    containerised = []
+    for workflow, name, job in _jobs():
+        if not NEEDS_ROOT_AND_DEBIAN.search(_scripts(job)):
+            continue
+        where = f"{workflow}: {name}"
+        containerised.append(where)
+        container = job.get("container")
+        assert isinstance(container, dict), f"{where}: needs root and Debian: the Debian job container"
+        assert container["image"] == DEBIAN_JOB_IMAGE, where
+        # The job's own dockerd: privileged, host cgroup namespace, its data on a volume.
+        assert {"--privileged", "--cgroupns=host"} <= set(container.get("options", "").split()), where
+        assert container.get("volumes") == ["/var/lib/docker"], where
+        assert job.get("defaults", {}).get("run", {}).get("shell") == "bash", where
+        steps = job["steps"]
+        # git before the checkout, or actions/checkout downloads a tree without .git.
+        assert re.search(r"apt-get install .*\bgit\b", steps[0].get("run", "")), where
+        assert steps[1].get("uses", "").startswith("actions/checkout@"), where
+        profile = "test" if re.search(r"\bmake test\b|\.ci/run\b", _scripts(job)) else "run"
+        assert steps[2].get("run", "").strip() == f".ci/debian-job {profile}", where
+        # Debian's own python3, as on the CI machine; setup-python's builds are Ubuntu's.
+        assert not any("setup-python" in step.get("uses", "") for step in steps), where
+    assert containerised == ["ci.yml: test", "ci.yml: images", "release.yml: release"]
+
+
+def test_jobs_on_the_bare_runner_need_neither_root_nor_debian() -> None:
+    bare = [(w, n, job) for w, n, job in _jobs() if "container" not in job]
+    assert bare
+    for workflow, name, job in bare:
+        assert job["runs-on"] == "ubuntu-24.04"
+        scripts = _scripts(job)
+        assert not NEEDS_ROOT_AND_DEBIAN.search(scripts), f"{workflow}: {name}"
+        assert "sudo" not in scripts, f"{workflow}: {name}"
+
+
+def test_the_debian_job_script_and_image_are_documented() -> None:
+    script = REPO_ROOT / ".ci" / "debian-job"
+    assert script.is_file() and os.access(script, os.X_OK)
+    images = {job["container"]["image"] for _, _, job in _jobs() if "container" in job}
+    assert images == {DEBIAN_JOB_IMAGE}
+    assert f"`{DEBIAN_JOB_IMAGE}`" in ACTIONS_MD.read_text()
+    assert "GitHub-hosted runners" in (REPO_ROOT / "README.md").read_text()

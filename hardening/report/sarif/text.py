@@ -20,6 +20,7 @@ def first_line(text: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=256)
 def pascal(text: str) -> str:
     return "".join(t[:1].upper() + t[1:] for t in re.split(r"[^0-9A-Za-z]+", text) if t)
 
@@ -49,8 +50,12 @@ def unescape_message(text: str) -> str:
     return re.sub(r"\\([\\\[\]])", r"\1", text)
 
 
+# Markdown's special characters, each written after a backslash.
+_MARKDOWN_ESCAPES = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>|#"})
+
+
 def md(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]<>|#])", r"\\\1", text)
+    return text.translate(_MARKDOWN_ESCAPES)
 
 
 def cell(text: str) -> str:

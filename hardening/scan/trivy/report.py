@@ -69,7 +69,8 @@ class TrivyVulnerability(_Model, frozen=True):
     Title: str = ""
     Description: str = ""
     CVSS: dict[str, TrivyCvss] = {}
-    References: list[str] = []
+    # a tuple, as findings hold them: no copy per finding
+    References: tuple[str, ...] = ()
 
 
 class TrivySecret(_Model, frozen=True):
@@ -97,7 +98,8 @@ class TrivyMisconfiguration(_Model, frozen=True):
     Message: str = ""
     Resolution: str = ""
     PrimaryURL: str | None = None
-    References: list[str] = []
+    # a tuple, as findings hold them: no copy per finding
+    References: tuple[str, ...] = ()
     Layer: TrivyLayer | None = None
     CauseMetadata: TrivyCause | None = None
 
@@ -398,7 +400,7 @@ def _vulnerability(vuln: TrivyVulnerability, result: TrivyResult, image: str, wh
         cvss_score=_cvss_score(vuln),
         status=vuln.Status,
         primary_url=vuln.PrimaryURL,
-        references=tuple(vuln.References),
+        references=vuln.References,
         description=vuln.Description,
         properties=tuple(properties),
     )
@@ -449,7 +451,7 @@ def _misconfiguration(misconf: TrivyMisconfiguration, result: TrivyResult, image
         layer=_diff_id(misconf.Layer),
         status=misconf.Status.lower(),
         primary_url=misconf.PrimaryURL,
-        references=tuple(misconf.References),
+        references=misconf.References,
         description=misconf.Description,
         properties=tuple(properties),
     )
