@@ -38,7 +38,8 @@ INFORMATION_URI = "https://trivy.dev"
 def trivy_default_cache_dir() -> Path:
     """Trivy's own default cache directory, made explicit so that we know which DB was used.
 
-    (Not the facts cache of the inspector, which is ``inspect.cache.default_facts_cache_dir``.)
+    (Not the facts cache of the inspector, ``inspect.cache.default_cache_dir``, nor the default of
+    `--cache-dir`, ``~/.cache/hardening/trivy``, which commands always pass.)
     """
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "trivy"
