@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from hardening.process import run_program
 
 if TYPE_CHECKING:  # the docker SDK is slow to import and only needed to talk to the engine
     from hardening.engine.client import Engine
+    from hardening.policy.options import AllowPaths  # pydantic: only needed when a base is made
 
 LABEL_PREFIX = "org.hardening.base"
 DEBOOTSTRAP_TIMEOUT = 1200.0
@@ -42,22 +44,35 @@ path-exclude=/usr/share/lintian/*
 path-exclude=/usr/share/linda/*
 """
 
-_APT_CLEAN = "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin"
+_APT_CACHES = "/var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin"
+# What every template used to delete after its installs: the logs of the build (they only record
+# when and how the image was built, and make every build differ; apt's are switched off here,
+# dpkg's go to /dev/null, see _slim) and debconf's backup copies.
+_DPKG_LEFTOVERS = "/var/cache/debconf/*-old"
 APT_SLIM = f"""\
-// Written by hardening: no recommends, no package caches left in image layers.
+// Written by hardening: no recommends, no package caches or build logs left in image layers.
 APT::Install-Recommends "false";
 APT::Install-Suggests "false";
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
-DPkg::Post-Invoke {{ "{_APT_CLEAN} || true"; }};
-APT::Update::Post-Invoke {{ "{_APT_CLEAN} || true"; }};
+Dir::Log::Terminal "/dev/null";
+Dir::Log::History "/dev/null";
+Dir::Log::Planner "/dev/null";
+DPkg::Post-Invoke {{ "rm -f {_APT_CACHES} {_DPKG_LEFTOVERS} || true"; }};
+APT::Update::Post-Invoke {{ "rm -f {_APT_CACHES} || true"; }};
 Acquire::Languages "none";
 Acquire::GzipIndexes "true";
 """
 
+SETUID_BITS = stat.S_ISUID | stat.S_ISGID
+DISCARDED_LOGS = ("var/log/dpkg.log", "var/log/alternatives.log")
 
-# Changes whenever the way the base is made changes, so existing bases are rebuilt.
-RECIPE = hashlib.sha256(f"recipe-2\n{DPKG_SLIM}\n{APT_SLIM}".encode()).hexdigest()[:16]
+
+def recipe(keep_setuid: AllowPaths) -> str:
+    """Changes whenever the way the base is made changes, so existing bases are rebuilt."""
+    allow = "\n".join(sorted(keep_setuid.allow))
+    text = f"recipe-3\n{DPKG_SLIM}\n{APT_SLIM}\n{DISCARDED_LOGS}\n{allow}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,8 @@ class BaseSpec:
     suite: str
     mirror: str | None = None
     security_mirror: str | None = None
+    # Policy files (absolute paths) whose `setuid` check says which setuid/setgid bits stay.
+    policies: tuple[Path, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -81,6 +98,24 @@ class BaseResult:
     packages: int
     mirror: str
     rebuilt: bool
+    setuid_cleared: int = 0  # files whose setuid/setgid bits the base cleared
+
+
+def setuid_allowlist(spec: BaseSpec) -> AllowPaths:
+    """The setuid/setgid files the base keeps: what its policies' ``setuid`` check accepts.
+
+    One definition serves both: the check flags exactly the files the base would have cleared.
+    Without a policy, or with the check switched off, nothing is accepted and every bit goes.
+    """
+    from hardening.policy.options import AllowPaths
+
+    if not spec.policies:
+        return AllowPaths()
+    from hardening.policy.config import load_policies
+    from hardening.policy.setuid import Setuid
+
+    config = load_policies(Path("/"), spec.policies).config_of(Setuid)
+    return config.options if config is not None else AllowPaths()
 
 
 def resolve_mirrors(spec: BaseSpec) -> tuple[str, str | None]:
@@ -153,6 +188,13 @@ def _slim(rootfs: Path) -> None:
     for log in (rootfs / "var/log").rglob("*"):
         if log.is_file():
             log.write_bytes(b"")
+    # dpkg and update-alternatives append to these whether apt runs them or a Dockerfile does;
+    # dpkg's own configuration file names its log after any of ours, so the file is redirected.
+    for log_name in DISCARDED_LOGS:
+        log = rootfs / log_name
+        if log.exists() or log.is_symlink():
+            log.unlink()
+        log.symlink_to("/dev/null")
     # The engine provides these at run time; the build host's copies must not ship.
     for runtime_file in ("etc/resolv.conf", "etc/hostname"):
         target = rootfs / runtime_file
@@ -166,6 +208,41 @@ def _slim(rootfs: Path) -> None:
         machine_id.write_text("")
 
 
+def _setuid_files(rootfs: Path) -> list[tuple[str, os.stat_result]]:
+    """Every regular file with a setuid or setgid bit, as (path in the image, lstat)."""
+    found = []
+    for directory, dirs, files in os.walk(rootfs):
+        dirs.sort()
+        for name in sorted(files):
+            full = Path(directory, name)
+            info = full.lstat()
+            if stat.S_ISREG(info.st_mode) and info.st_mode & SETUID_BITS:
+                found.append(("/" + full.relative_to(rootfs).as_posix(), info))
+    return found
+
+
+def _clear_setuid(rootfs: Path, keep: AllowPaths, on_line: Callable[[str], None] | None) -> int:
+    """Clear the setuid/setgid bits of every file ``keep`` does not accept; returns how many.
+
+    Through dpkg-statoverride, not chmod: dpkg then applies the same mode when a later
+    ``apt-get install`` or upgrade in an image built on the base unpacks the file again.
+    """
+    cleared = 0
+    for path, info in _setuid_files(rootfs):
+        if keep.allows(path):
+            continue
+        mode = f"{stat.S_IMODE(info.st_mode) & ~SETUID_BITS:04o}"
+        argv = ["chroot", str(rootfs), "dpkg-statoverride", "--update", "--add"]
+        _run(
+            [*argv, f"#{info.st_uid}", f"#{info.st_gid}", mode, path],
+            f"clearing setuid/setgid of {path}",
+            60,
+            on_line,
+        )
+        cleared += 1
+    return cleared
+
+
 def _configure(rootfs: Path, suite: str, mirror: str, security: str | None) -> None:
     (rootfs / "etc/dpkg/dpkg.cfg.d").mkdir(parents=True, exist_ok=True)
     (rootfs / "etc/dpkg/dpkg.cfg.d/90-hardening-slim").write_text(DPKG_SLIM)
@@ -177,14 +254,19 @@ def _configure(rootfs: Path, suite: str, mirror: str, security: str | None) -> N
     (rootfs / "etc/apt/sources.list").write_text("\n".join(lines) + "\n")
 
 
-def base_labels(spec: BaseSpec, mirror: str, packages: int, created: str) -> dict[str, str]:
+def base_labels(
+    spec: BaseSpec, mirror: str, packages: int, created: str, setuid_cleared: int = 0
+) -> dict[str, str]:
+    keep = setuid_allowlist(spec)
     return {
         f"{LABEL_PREFIX}.suite": spec.suite,
         f"{LABEL_PREFIX}.mirror": mirror,
         f"{LABEL_PREFIX}.created": created,
         f"{LABEL_PREFIX}.packages": str(packages),
         f"{LABEL_PREFIX}.builder-version": __version__,
-        f"{LABEL_PREFIX}.recipe": RECIPE,
+        f"{LABEL_PREFIX}.recipe": recipe(keep),
+        f"{LABEL_PREFIX}.setuid-kept": " ".join(sorted(keep.allow)),
+        f"{LABEL_PREFIX}.setuid-cleared": str(setuid_cleared),
         "org.opencontainers.image.created": created,
         "org.opencontainers.image.title": spec.ref,
         "org.opencontainers.image.description": f"Debian {spec.suite} minbase, slimmed",
@@ -197,7 +279,7 @@ def is_current(labels: dict[str, str] | None, spec: BaseSpec, mirror: str) -> bo
     return (
         labels.get(f"{LABEL_PREFIX}.suite") == spec.suite
         and labels.get(f"{LABEL_PREFIX}.mirror") == mirror
-        and labels.get(f"{LABEL_PREFIX}.recipe") == RECIPE
+        and labels.get(f"{LABEL_PREFIX}.recipe") == recipe(setuid_allowlist(spec))
     )
 
 
@@ -219,6 +301,7 @@ def ensure_base(
             int(existing.labels.get(f"{LABEL_PREFIX}.packages", "0") or 0),
             mirror,
             rebuilt=False,
+            setuid_cleared=int(existing.labels.get(f"{LABEL_PREFIX}.setuid-cleared", "0") or 0),
         )
     if os.geteuid() != 0:
         raise BaseImageError(
@@ -252,6 +335,8 @@ def ensure_base(
                 900,
                 on_line,
             )
+        # Every image built on the base starts without identity-changing programs it may not keep.
+        cleared = _clear_setuid(rootfs, setuid_allowlist(spec), on_line)
         _slim(rootfs)
         packages = _count_packages(rootfs)
         tar_path = workdir / "rootfs.tar"
@@ -262,7 +347,7 @@ def ensure_base(
             on_line,
         )
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        labels = base_labels(spec, mirror, packages, created)
+        labels = base_labels(spec, mirror, packages, created, cleared)
         changes = [f"LABEL {key}={json.dumps(value)}" for key, value in sorted(labels.items())]
         changes += ["ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]']
         if on_line:
@@ -272,4 +357,4 @@ def ensure_base(
         shutil.rmtree(workdir, ignore_errors=True)
     info = engine.image(spec.ref)
     size = info.size if info else 0
-    return BaseResult(spec.ref, image_id, size, packages, mirror, rebuilt=True)
+    return BaseResult(spec.ref, image_id, size, packages, mirror, rebuilt=True, setuid_cleared=cleared)

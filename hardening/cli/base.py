@@ -33,5 +33,6 @@ def base(ctx: Context, force: bool, suite: str | None, mirror: str | None, names
         state = "built" if result.rebuilt else "up to date"
         echo(
             f"base {result.ref}: {state}, {result.size / 1e6:.1f} MB, "
-            f"{result.packages} packages, mirror {result.mirror}"
+            f"{result.packages} packages, {result.setuid_cleared} setuid/setgid files cleared, "
+            f"mirror {result.mirror}"
         )
