@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,10 +16,11 @@ from hardening.sourcemap import SourceMap, toml_source_map
 from hardening.userfile import read_user_text
 
 if TYPE_CHECKING:
-    from hardening.catalog_schema import CatalogModel
+    from hardening.catalog_schema import BaseModelSpec, CatalogModel, ImageModel, VariantModel
 
 CATALOG_NAME = "hardening.toml"
-# The one tag a build writes; release tags are moved to the candidate after the gate passed.
+# The one tag a build writes (a variant: candidate-<first tag>); release tags are moved to the
+# candidate after the gate passed.
 CANDIDATE_TAG = "candidate"
 
 # A catalog value is interpolated into Dockerfile instructions and shell commands. Only characters
@@ -74,6 +76,10 @@ class ImageSpec:
     wheelhouse: Path | None
     variables: Mapping[str, VarValue]
     catalog_line: int | None = None
+    # Which variant of its catalog entry this is: "" for an entry's only image (and for the
+    # variant named like its entry), else the variant's first tag. It keeps the renderings and
+    # the candidate tags of images that share a template and a repository apart.
+    variant: str = ""
 
     @property
     def context_dir(self) -> Path:
@@ -81,12 +87,17 @@ class ImageSpec:
 
     @property
     def dockerfile(self) -> Path:
-        return self.template.parent / "Dockerfile"
+        name = f"Dockerfile.{self.variant}" if self.variant else "Dockerfile"
+        return self.template.parent / name
+
+    @property
+    def candidate_tag(self) -> str:
+        return f"{CANDIDATE_TAG}-{self.variant}" if self.variant else CANDIDATE_TAG
 
     @property
     def candidate_ref(self) -> str:
         """Where a build lands before the gate: release tags move only after it passed."""
-        return f"{self.repository}:{CANDIDATE_TAG}"
+        return f"{self.repository}:{self.candidate_tag}"
 
     @property
     def release_refs(self) -> tuple[str, ...]:
@@ -159,88 +170,18 @@ def load_catalog(path: Path) -> Catalog:
 
 def _to_catalog(path: Path, model: CatalogModel, smap: SourceMap) -> Catalog:
     root = path.resolve().parent
-    bases = {
-        name: BaseSpec(b.repository, b.tag, b.suite, b.mirror, b.security_mirror)
-        for name, b in model.base.items()
-    }
+    bases = {name: _base_spec(path, root, name, b, smap) for name, b in model.base.items()}
     default_base = model.project.default_base
     if default_base is not None and default_base not in bases:
         raise ConfigError(
             f"default_base names {default_base!r}, which is not a [base.*] table",
             location=Location(path, smap.line_of(("project", "default_base")), "project.default_base"),
         )
-    seen: dict[str, int] = {}
     images: list[ImageSpec] = []
+    seen: dict[str, str] = {}
     for index, image in enumerate(model.image):
-
-        def where(field: str, *, _index: int = index) -> Location:
-            return Location(path, smap.line_of(("image", _index, field)), f"image[{_index}].{field}")
-
-        if image.name in seen:
-            raise ConfigError(
-                f"duplicate image name {image.name!r} (first defined in image[{seen[image.name]}])",
-                location=where("name"),
-            )
-        seen[image.name] = index
-        for key, value in image.variables.items():
-            try:
-                check_variable(image.name, key, value)
-            except ValueError as exc:
-                raise ConfigError(
-                    str(exc),
-                    location=Location(
-                        path,
-                        smap.line_of(("image", index, "variables", key)),
-                        f"image[{index}].variables.{key}",
-                    ),
-                ) from None
-            if key == "base_image":
-                raise ConfigError(
-                    "base_image is set by harden from the base; it cannot be a catalog variable",
-                    location=where("variables"),
-                )
-        template = Path(image.template)
-        if template.is_absolute() or ".." in template.parts:
-            raise ConfigError("template must be a path inside the repository", location=where("template"))
-        if not (root / template).is_file():
-            raise ConfigError(f"template {image.template} does not exist", location=where("template"))
-        base_name = image.base or default_base or (next(iter(bases)) if len(bases) == 1 else None)
-        if base_name is None or base_name not in bases:
-            raise ConfigError(
-                f"base {image.base!r} is not defined" if image.base else "several bases defined; name one",
-                location=where("base"),
-                hint=f"defined bases: {', '.join(bases)}",
-            )
-        policies = []
-        for policy in image.policies:
-            policy_path = Path(policy)
-            if policy_path.is_absolute() or ".." in policy_path.parts or not (root / policy_path).is_file():
-                raise ConfigError(
-                    f"policy file {policy} does not exist in the repository", location=where("policies")
-                )
-            policies.append(policy_path)
-        wheelhouse = None
-        if image.wheelhouse is not None:
-            wheelhouse = Path(image.wheelhouse)
-            if wheelhouse.is_absolute() or ".." in wheelhouse.parts or not (root / wheelhouse).is_file():
-                raise ConfigError(
-                    f"lock file {image.wheelhouse} does not exist", location=where("wheelhouse")
-                )
-        images.append(
-            ImageSpec(
-                name=image.name,
-                template=template,
-                base=bases[base_name],
-                repository=image.repository,
-                tags=tuple(image.tags),
-                version=image.version,
-                description=image.description,
-                policies=tuple(policies),
-                wheelhouse=wheelhouse,
-                variables=dict(image.variables),
-                catalog_line=smap.line_of(("image", index)),
-            )
-        )
+        images.extend(_image_specs(path, root, index, image, bases, default_base, smap, seen))
+    _check_unique(path, images)
     output_dir = Path(model.project.output_dir)
     gate = Path(model.project.gate)
     if gate.is_absolute() or ".." in gate.parts:
@@ -257,3 +198,177 @@ def _to_catalog(path: Path, model: CatalogModel, smap: SourceMap) -> Catalog:
         images=tuple(images),
         gate=root / gate,
     )
+
+
+def _inside(root: Path, value: str) -> Path | None:
+    """``value`` as a path relative to the repository, or None when it leaves it or is missing."""
+    relative = Path(value)
+    if relative.is_absolute() or ".." in relative.parts or not (root / relative).is_file():
+        return None
+    return relative
+
+
+def _base_spec(path: Path, root: Path, name: str, model: BaseModelSpec, smap: SourceMap) -> BaseSpec:
+    policies = []
+    for policy in model.policies:
+        found = _inside(root, policy)
+        if found is None:
+            raise ConfigError(
+                f"policy file {policy} does not exist in the repository",
+                location=Location(path, smap.line_of(("base", name, "policies")), f"base.{name}.policies"),
+            )
+        policies.append(root / found)
+    return BaseSpec(
+        model.repository, model.tag, model.suite, model.mirror, model.security_mirror, tuple(policies)
+    )
+
+
+def _image_specs(
+    path: Path,
+    root: Path,
+    index: int,
+    image: ImageModel,
+    bases: Mapping[str, BaseSpec],
+    default_base: str | None,
+    smap: SourceMap,
+    seen: dict[str, str],
+) -> list[ImageSpec]:
+    """The concrete images of one ``[[image]]`` entry: itself, or one per ``[[image.variant]]``."""
+
+    from hardening.catalog_schema import VariantModel
+    from hardening.validation import dotted
+
+    def where(field: str, variant: int | None = None) -> Location:
+        key: tuple[str | int, ...] = ("image", index)
+        if variant is not None:
+            key = (*key, "variant", variant)
+        return Location(path, smap.line_of((*key, *field.split("."))), dotted((*key, *field.split("."))))
+
+    if image.variant is not None and image.tags is not None:
+        raise ConfigError(
+            "an entry with [[image.variant]] tables has no tags of its own; each variant names its tags",
+            location=where("tags"),
+        )
+    variants: list[tuple[int | None, VariantModel]]
+    if image.variant is None:
+        if image.tags is None:
+            raise ConfigError("required key is missing", location=where("tags"))
+        variants = [(None, VariantModel(name=image.name, tags=image.tags))]
+    else:
+        variants = list(enumerate(image.variant))
+    _check_variables(image.name, image.variables, lambda key: where(f"variables.{key}"))
+    template = Path(image.template)
+    if template.is_absolute() or ".." in template.parts:
+        raise ConfigError("template must be a path inside the repository", location=where("template"))
+    if not (root / template).is_file():
+        raise ConfigError(f"template {image.template} does not exist", location=where("template"))
+    policies = []
+    for policy in image.policies:
+        found = _inside(root, policy)
+        if found is None:
+            raise ConfigError(
+                f"policy file {policy} does not exist in the repository", location=where("policies")
+            )
+        policies.append(found)
+
+    specs = []
+    for number, variant in variants:
+        name = variant.name or f"{image.name}-{variant.tags[0]}"
+        named_at = where("name" if number is None or variant.name else "tags", number)
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}", name):
+            raise ConfigError(
+                f"the variant's image name {name!r} (the entry's name, '-' and its first tag) is not a "
+                "valid image name",
+                location=named_at,
+                hint="give the variant a `name` of lowercase letters, digits, '.', '_' and '-'",
+            )
+        if name in seen:
+            raise ConfigError(
+                f"duplicate image name {name!r} (first defined in {seen[name]})", location=named_at
+            )
+        seen[name] = f"image[{index}]" if number is None else f"image[{index}].variant[{number}]"
+        _check_variables(name, variant.variables, partial(_variable_at, where, number))
+        base_name = (
+            variant.base or image.base or default_base or (next(iter(bases)) if len(bases) == 1 else None)
+        )
+        if base_name is None or base_name not in bases:
+            named = variant.base or image.base
+            raise ConfigError(
+                f"base {named!r} is not defined" if named else "several bases defined; name one",
+                location=where("base", number if variant.base else None),
+                hint=f"defined bases: {', '.join(bases)}",
+            )
+        wheelhouse = None
+        lock = variant.wheelhouse or image.wheelhouse
+        if lock is not None:
+            wheelhouse = _inside(root, lock)
+            if wheelhouse is None:
+                raise ConfigError(
+                    f"lock file {lock} does not exist",
+                    location=where("wheelhouse", number if variant.wheelhouse else None),
+                )
+        line_key: tuple[str | int, ...] = (
+            ("image", index) if number is None else ("image", index, "variant", number)
+        )
+        specs.append(
+            ImageSpec(
+                name=name,
+                template=template,
+                base=bases[base_name],
+                repository=image.repository,
+                tags=tuple(variant.tags),
+                version=image.version,
+                description=image.description,
+                policies=tuple(policies),
+                wheelhouse=wheelhouse,
+                variables={**image.variables, **variant.variables},
+                catalog_line=smap.line_of(line_key),
+                variant="" if number is None or name == image.name else variant.tags[0],
+            )
+        )
+    return specs
+
+
+def _variable_at(where: Callable[[str, int | None], Location], variant: int | None, key: str) -> Location:
+    return where(f"variables.{key}", variant)
+
+
+def _check_variables(image: str, variables: Mapping[str, VarValue], where: Callable[[str], Location]) -> None:
+    for key, value in variables.items():
+        try:
+            check_variable(image, key, value)
+        except ValueError as exc:
+            raise ConfigError(str(exc), location=where(key)) from None
+        if key == "base_image":
+            raise ConfigError(
+                "base_image is set by harden from the base; it cannot be a catalog variable",
+                location=where(key),
+            )
+
+
+def _check_unique(path: Path, images: list[ImageSpec]) -> None:
+    """Renderings and tags may not collide: one image would silently overwrite the other's."""
+    renderings: dict[Path, ImageSpec] = {}
+    refs: dict[str, ImageSpec] = {}
+    for spec in images:
+        where = Location(path, spec.catalog_line)
+        if spec.dockerfile in renderings:
+            other = renderings[spec.dockerfile]
+            raise ConfigError(
+                f"image {spec.name} would render to {spec.dockerfile}, like image {other.name} "
+                f"(line {other.catalog_line})",
+                location=where,
+                hint="images from one template are variants of one [[image]] entry ([[image.variant]])",
+            )
+        renderings[spec.dockerfile] = spec
+        for tag in (spec.candidate_tag, *spec.tags):
+            ref = f"{spec.repository}:{tag}"
+            if ref in refs:
+                other = refs[ref]
+                raise ConfigError(
+                    f"image {spec.name} would tag {ref}, which image {other.name} (line "
+                    f"{other.catalog_line}) tags too",
+                    location=where,
+                    hint="tags within one repository must be unique; candidate tags are reserved",
+                )
+            refs[ref] = spec

@@ -27,6 +27,8 @@ class BaseModelSpec(_Strict):
     suite: Annotated[str, StringConstraints(pattern=r"^[a-z]+$")]
     mirror: str | None = None
     security_mirror: str | None = None
+    # The policy files whose `setuid` check decides which setuid/setgid bits the base keeps.
+    policies: list[str] = Field(default_factory=list)
 
 
 class ProjectModel(_Strict):
@@ -36,17 +38,28 @@ class ProjectModel(_Strict):
     gate: str = "policies/gate.yaml"
 
 
+class VariantModel(_Strict):
+    """One concrete image of an ``[[image]]`` entry: what differs between its versions/suites."""
+
+    name: Name | None = None
+    base: Name | None = None
+    tags: list[Tag] = Field(min_length=1)
+    wheelhouse: str | None = None
+    variables: dict[str, VarValue] = Field(default_factory=dict)
+
+
 class ImageModel(_Strict):
     name: Name
     template: str
     base: Name | None = None
     repository: Repository
-    tags: list[Tag] = Field(min_length=1)
+    tags: list[Tag] | None = Field(default=None, min_length=1)  # or one list per variant
     version: Tag = "0.0.0"
     description: str = ""
     policies: list[str] = Field(default_factory=list)
     wheelhouse: str | None = None
     variables: dict[str, VarValue] = Field(default_factory=dict)
+    variant: list[VariantModel] | None = Field(default=None, min_length=1)
 
 
 class CatalogModel(_Strict):

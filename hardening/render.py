@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from hardening.atomic import write_text_atomic
 from hardening.catalog import ImageSpec, VarValue, check_variable
@@ -48,11 +48,18 @@ def variables_hash(variables: Mapping[str, VarValue]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _fail(message: str) -> NoReturn:
+    """``{{ fail("…") }}``: a template refuses a variable value it cannot render."""
+    import jinja2
+
+    raise jinja2.TemplateRuntimeError(message)
+
+
 def _environment(root: Path) -> jinja2.Environment:
     import jinja2  # only rendering needs it; readers of RenderedDockerfile do not pay for it
 
     # Autoescape is for HTML; Dockerfiles are protected by validating every value instead.
-    return jinja2.Environment(  # nosec B701
+    environment = jinja2.Environment(  # nosec B701
         loader=jinja2.FileSystemLoader(str(root)),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -60,6 +67,8 @@ def _environment(root: Path) -> jinja2.Environment:
         lstrip_blocks=True,
         autoescape=False,  # noqa: S701 - not HTML; values are validated instead
     )
+    environment.globals["fail"] = _fail
+    return environment
 
 
 def template_context(spec: ImageSpec) -> dict[str, VarValue]:

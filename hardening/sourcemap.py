@@ -59,6 +59,9 @@ def toml_source_map(text: str) -> SourceMap:
             names = tuple(_split_dotted(array.group(1)))
             index = counts.get(names, 0)
             counts[names] = index + 1
+            # A new ``[[image]]`` starts its own ``[[image.variant]]`` list from index 0.
+            for nested in [key for key in counts if len(key) > len(names) and key[: len(names)] == names]:
+                del counts[nested]
             current = (*_with_indexes(names[:-1], counts), names[-1], index)
             smap.lines.setdefault(current[:-1], number)
             smap.lines[current] = number

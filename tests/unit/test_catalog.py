@@ -22,7 +22,12 @@ def test_valid_catalog_gives_image_specs(make_repo: Callable[..., Path]) -> None
 
 def test_repository_catalog_is_valid() -> None:
     catalog = load_catalog(REPO_ROOT / "hardening.toml")
-    assert {image.name for image in catalog.images} == {"python-secure", "postgres-secure"}
+    assert {image.name for image in catalog.images} == {
+        "python-secure",
+        "python-secure-3.13",
+        "postgres-secure",
+        "postgres-secure-17",
+    }
 
 
 def _error(make_repo: Callable[..., Path], images: str, **kw: str) -> ConfigError:

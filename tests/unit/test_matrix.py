@@ -55,8 +55,10 @@ def test_shape_is_what_strategy_matrix_takes(capsys: pytest.CaptureFixture[str])
 
 def test_output_is_compact_and_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
     _, first = harden_matrix(capsys)
-    _, second = harden_matrix(capsys, "python-secure", "postgres-secure")
+    names = ("python-secure-3.13", "python-secure", "postgres-secure-17", "postgres-secure")
+    _, second = harden_matrix(capsys, *names)
     assert first == second
+    assert [entry["image"] for entry in json.loads(first)["include"]] == sorted(names)
     assert ": " not in first and ", " not in first.replace('"tags":', "")
 
 
@@ -70,10 +72,17 @@ def test_selection_and_unknown_image(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_sorted_whatever_the_catalog_order(make_repo: Callable[..., Path]) -> None:
-    second = DEFAULT_IMAGE.replace('name = "demo"', 'name = "alpha"').replace(
-        'repository = "hardening/demo"', 'repository = "hardening/alpha"'
+    second = (
+        DEFAULT_IMAGE.replace('name = "demo"', 'name = "alpha"')
+        .replace('repository = "hardening/demo"', 'repository = "hardening/alpha"')
+        .replace("dockerfiles/demo/", "dockerfiles/alpha/")
     )
-    catalog = load_catalog(make_repo(DEFAULT_IMAGE + "\n" + second))
+    path = make_repo(DEFAULT_IMAGE + "\n" + second)
+    # Two images never share a rendering: alpha has a template of its own.
+    template = path.parent / "dockerfiles/demo/Dockerfile.j2"
+    (path.parent / "dockerfiles/alpha").mkdir()
+    (path.parent / "dockerfiles/alpha/Dockerfile.j2").write_text(template.read_text())
+    catalog = load_catalog(path)
     assert [e.image for e in matrix_entries(catalog)] == ["alpha", "demo"]
     assert [e.image for e in matrix_entries(catalog, ["demo", "alpha", "demo"])] == ["alpha", "demo"]
     assert json.loads(matrix_json(matrix_entries(catalog)))["include"][1]["tags"] == "1"
