@@ -199,3 +199,30 @@ def test_postgres_template_takes_jit_as_a_boolean_only() -> None:
         render(replace(spec, variables={**spec.variables, "jit": "false"}), catalog.root)
     assert "jit must be true or false, not false" in info.value.message
     assert info.value.location is not None and info.value.location.line is not None
+
+
+def test_each_variant_builds_to_its_own_candidate_tag(make_repo: Callable[..., Path]) -> None:
+    from types import SimpleNamespace
+    from typing import Any
+
+    from hardening.build.docker import DockerBuilder
+
+    class Engine:
+        def __init__(self) -> None:
+            self.tags: list[str] = []
+
+        def image(self, ref: str) -> Any:
+            return SimpleNamespace(id="sha256:" + "1" * 64, size=1, layers=1, labels={})
+
+        def build(self, *, tag: str, **_: Any) -> Any:
+            self.tags.append(tag)
+            return SimpleNamespace(image_id="sha256:" + "1" * 64)
+
+    catalog = load_catalog(_catalog(make_repo))
+    engine = Engine()
+    builder = DockerBuilder(engine)  # type: ignore[arg-type]
+    refs = [
+        builder.build(spec, render(spec, catalog.root), root=catalog.root, labels={}).candidate_ref
+        for spec in catalog.images
+    ]
+    assert refs == engine.tags == ["hardening/demo:candidate", "hardening/demo:candidate-2"]
