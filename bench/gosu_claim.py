@@ -135,8 +135,8 @@ def main() -> int:
     parser.add_argument("--keep-images", action="store_true", help="keep the naive images for a re-run")
     options = parser.parse_args()
     docker("image", "inspect", BASE_IMAGE)
-    prepare_wheelhouse(REPO_ROOT / "dockerfiles" / "python-secure" / "requirements.lock",
-                       REPO_ROOT / "dockerfiles" / "python-secure" / "wheels")  # fmt: skip
+    prepare_wheelhouse(REPO_ROOT / "dockerfiles" / "python-secure" / "requirements-3.11.lock",
+                       REPO_ROOT / "dockerfiles" / "python-secure" / "wheels" / "3.11")  # fmt: skip
     rows = []
     with tempfile.TemporaryDirectory(prefix="gosu-claim-") as scratch_name:
         scratch = Path(scratch_name)

@@ -1,12 +1,18 @@
-"""Size of postgres-secure against a naive single-stage PostgreSQL image on the same base.
+"""Size of postgres-secure, every catalog variant, against the official postgres image of the same
+PostgreSQL major and Debian suite, and against a naive single-stage image on our own base.
 
-    .venv/bin/python bench/image_size_postgres.py [--keep-images]
+    .venv/bin/python bench/image_size_postgres.py [--keep-images] [--no-naive]
+
+The official images cannot be pulled here, so their on-disk sizes are the ones docker-library
+publishes for amd64 (github.com/docker-library/repo-info, repos/postgres/local/<tag>.md,
+"Virtual Size ... total size of all layers on-disk"): postgres:15-bookworm (15.18) 428.86 MB,
+postgres:17-trixie (17.10) 453.54 MB. Goal: ours / official <= 0.5 for each.
 
 The naive image is what a first attempt commonly looks like: one stage, apt's stock behaviour
 (the base's slim apt configuration removed, so recommends are installed and .deb caches and apt
 lists stay in the layer), PostgreSQL, gcc/make left in after building something, and gosu from
 apt. A second naive variant adds only --no-install-recommends, to show how much of the gap is
-recommends. Prints figures; goal: hardened / naive <= 0.7.
+recommends. They are built for the first variant (bookworm) only; goal: ours / naive <= 0.7.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from hardening.catalog import ImageSpec, load_catalog
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONTEXT = REPO_ROOT / "dockerfiles" / "postgres-secure"
-BASE_IMAGE = "hardening/debian:bookworm"
-HARDENED_TAG = "hardening/postgres-secure:bench"
-POSTGRES_MAJOR = "15"
+HARDENED_REPOSITORY = "hardening/postgres-secure"
+OFFICIAL_GOAL = 0.5
+# PostgreSQL major -> (official tag, its on-disk size in bytes), see the module docstring.
+OFFICIAL = {"15": ("postgres:15-bookworm", 428_860_000), "17": ("postgres:17-trixie", 453_540_000)}
 
 NAIVE_DOCKERFILE = """\
 FROM {base}
@@ -57,27 +66,51 @@ def mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
+def bench_tag(spec: ImageSpec) -> str:
+    return f"{HARDENED_REPOSITORY}:bench" + (f"-{spec.variant}" if spec.variant else "")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--keep-images", action="store_true", help="keep the naive images for a re-run")
+    parser.add_argument("--no-naive", action="store_true", help="compare with the official images only")
     args = parser.parse_args()
 
-    docker("build", "--quiet", "--tag", HARDENED_TAG, str(CONTEXT))
-    hardened = size_bytes(HARDENED_TAG)
-    base = size_bytes(BASE_IMAGE)
-    print(f"base      {BASE_IMAGE}: {mb(base)}")
-    print(f"hardened  {HARDENED_TAG}: {mb(hardened)}")
+    catalog = load_catalog(REPO_ROOT / "hardening.toml")
+    specs = [spec for spec in catalog.images if spec.template.parent == Path("dockerfiles/postgres-secure")]
+    sizes: dict[str, int] = {}
+    for spec in specs:
+        tag = bench_tag(spec)
+        docker("build", "--quiet", "--tag", tag, "--file", str(REPO_ROOT / spec.dockerfile), str(CONTEXT))
+        sizes[spec.name] = size_bytes(tag)
+        major = str(spec.variables["postgres_major"])
+        print(f"base      {spec.base.ref}: {mb(size_bytes(spec.base.ref))}")
+        print(
+            f"hardened  {tag} ({spec.name}, PostgreSQL {major} on {spec.base.suite}): {mb(sizes[spec.name])}"
+        )
+        if major in OFFICIAL:
+            official, official_size = OFFICIAL[major]
+            ratio = sizes[spec.name] / official_size
+            print(
+                f"official  {official} (published on-disk size): {mb(official_size)}  "
+                f"ratio hardened/official = {ratio:.3f} (goal <= {OFFICIAL_GOAL})"
+            )
+        else:
+            print(f"official  no published size recorded for PostgreSQL {major}")
+    if args.no_naive or not specs:
+        return 0
+    first = specs[0]
+    major = str(first.variables["postgres_major"])
     try:
         with tempfile.TemporaryDirectory() as empty_context:
             for label, (tag, recommends) in NAIVE_VARIANTS.items():
-                dockerfile = NAIVE_DOCKERFILE.format(
-                    base=BASE_IMAGE, major=POSTGRES_MAJOR, recommends=recommends
-                )
+                dockerfile = NAIVE_DOCKERFILE.format(base=first.base.ref, major=major, recommends=recommends)
                 docker("build", "--quiet", "--tag", tag, "--file", "-", empty_context, stdin=dockerfile)
                 naive = size_bytes(tag)
-                print(f"{label:22} {tag}: {mb(naive)}  ratio hardened/naive = {hardened / naive:.3f}")
+                ratio = sizes[first.name] / naive
+                print(f"{label:22} {tag}: {mb(naive)}  ratio {first.name}/naive = {ratio:.3f}")
     finally:
         if not args.keep_images:
             for tag, _ in NAIVE_VARIANTS.values():

@@ -30,8 +30,8 @@ BUILD_TIMEOUT = 1800
 NAIVE_DOCKERFILE = f"""\
 FROM {BASE_IMAGE}
 RUN apt-get update && apt-get install -y python3 python3-pip python3-venv build-essential
-COPY requirements.lock /wheels/requirements.lock
-COPY wheels/ /wheels/
+COPY requirements-3.11.lock /wheels/requirements.lock
+COPY wheels/3.11/ /wheels/
 RUN pip install --break-system-packages --no-index --find-links /wheels \\
         --require-hashes -r /wheels/requirements.lock
 CMD ["python3"]
@@ -66,7 +66,7 @@ def main() -> int:
     options = parser.parse_args()
 
     docker("image", "inspect", BASE_IMAGE)
-    wheels = prepare_wheelhouse(CONTEXT / "requirements.lock", CONTEXT / "wheels")
+    wheels = prepare_wheelhouse(CONTEXT / "requirements-3.11.lock", CONTEXT / "wheels" / "3.11")
     print(f"wheelhouse: {len(wheels.wheels)} wheels ({wheels.downloaded} downloaded, {wheels.reused} reused)")
 
     hardened_seconds = build(HARDENED_TAG)

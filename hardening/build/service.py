@@ -34,9 +34,11 @@ def prepare_context(spec: ImageSpec, root: Path) -> None:
     from hardening.build.wheelhouse import prepare_wheelhouse
 
     python_version = str(spec.variables.get("python_version", "3.11"))
+    # One directory per Python version: images of one template share the build context, and
+    # each version's wheelhouse holds exactly the wheels of its own lock.
     prepare_wheelhouse(
         root / spec.wheelhouse,
-        root / spec.context_dir / "wheels",
+        root / spec.context_dir / "wheels" / python_version,
         python_version=python_version,
     )
 

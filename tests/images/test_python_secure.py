@@ -24,7 +24,12 @@ pytestmark = pytest.mark.docker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = REPO_ROOT / "dockerfiles" / "python-secure"
-WHEELS = CONTEXT / "wheels"
+# Every image the catalog makes from the python-secure template: 3.11 on bookworm, 3.13 on trixie.
+PYTHON_SPECS = {
+    spec.name: spec
+    for spec in load_catalog(REPO_ROOT / "hardening.toml").images
+    if spec.template.parent.name == "python-secure"
+}
 PIP_FLOOR = Version("24.3")
 SETUPTOOLS_FLOOR = Version("75")
 SERVICE_SET = ("fastapi", "uvicorn", "structlog", "prometheus_client", "httpx", "tenacity")
@@ -102,11 +107,6 @@ def _run(
         _remove_container(name)
 
 
-def _spec() -> ImageSpec:
-    catalog = load_catalog(REPO_ROOT / "hardening.toml")
-    return next(spec for spec in catalog.images if spec.name == "python-secure")
-
-
 def _cert_digests(pem: bytes) -> set[str]:
     return {
         hashlib.sha256(base64.b64decode(b"".join(body.split()))).hexdigest()
@@ -114,10 +114,23 @@ def _cert_digests(pem: bytes) -> set[str]:
     }
 
 
+@pytest.fixture(scope="module", params=sorted(PYTHON_SPECS))
+def spec(request: pytest.FixtureRequest) -> ImageSpec:
+    return PYTHON_SPECS[request.param]
+
+
 @pytest.fixture(scope="module")
-def python_image(catalog_images: Mapping[str, CatalogImage]) -> str:
-    """python-secure as the build driver built it (its wheelhouse included); returns its image id."""
-    return catalog_images["python-secure"].ref
+def python_image(spec: ImageSpec, catalog_images: Mapping[str, CatalogImage]) -> str:
+    """The image as the build driver built it (its wheelhouse included); returns its image id."""
+    return catalog_images[spec.name].ref
+
+
+def test_interpreter_is_the_catalog_python(python_image: str, spec: ImageSpec) -> None:
+    result = _run(
+        python_image, "python", "-c", "import sys; print('%d.%d' % sys.version_info[:2], sys.base_prefix)"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(spec.variables["python_version"]), "/usr"]
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +151,10 @@ def config(python_image: str) -> dict[str, Any]:
     return parsed
 
 
-def test_runs_as_the_configured_non_root_ids(python_image: str, config: dict[str, Any]) -> None:
-    variables = _spec().variables
+def test_runs_as_the_configured_non_root_ids(
+    python_image: str, spec: ImageSpec, config: dict[str, Any]
+) -> None:
+    variables = spec.variables
     uid, gid = variables["uid"], variables["gid"]
     assert isinstance(uid, int) and isinstance(gid, int)
     assert uid != 0 and gid != 0
@@ -228,11 +243,11 @@ def test_engine_reports_healthy_for_a_serving_container(python_image: str) -> No
         _remove_container(name)
 
 
-def test_no_ca_bundle_of_ours_in_the_image(facts: dict[str, Any]) -> None:
+def test_no_ca_bundle_of_ours_in_the_image(facts: dict[str, Any], spec: ImageSpec) -> None:
     cert_files: dict[str, list[str]] = facts["cert_files"]
     # Debian's ca-certificates is not installed: every bundle comes, unchanged, from a locked wheel
     published: dict[str, set[str]] = {}
-    for wheel in WHEELS.glob("*.whl"):
+    for wheel in (CONTEXT / "wheels" / str(spec.variables["python_version"])).glob("*.whl"):
         with zipfile.ZipFile(wheel) as archive:
             for member in archive.namelist():
                 if member.endswith((".pem", ".crt", ".cer")):
