@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from hardening import __version__
 from hardening.aptsources import APT_DIR, debian_mirror, read_sources, security_mirror
+from hardening.basespec import BaseSpec as BaseSpec  # re-exported: callers that make bases name it here
 from hardening.errors import BaseImageError, ConfigError
 from hardening.process import run_program
 
@@ -73,21 +74,6 @@ def recipe(keep_setuid: AllowPaths) -> str:
     allow = "\n".join(sorted(keep_setuid.allow))
     text = f"recipe-3\n{DPKG_SLIM}\n{APT_SLIM}\n{DISCARDED_LOGS}\n{allow}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class BaseSpec:
-    repository: str
-    tag: str
-    suite: str
-    mirror: str | None = None
-    security_mirror: str | None = None
-    # Policy files (absolute paths) whose `setuid` check says which setuid/setgid bits stay.
-    policies: tuple[Path, ...] = ()
-
-    @property
-    def ref(self) -> str:
-        return f"{self.repository}:{self.tag}"
 
 
 @dataclass(frozen=True)

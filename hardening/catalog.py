@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hardening.base import BaseSpec
+from hardening.basespec import BaseSpec
 from hardening.errors import ConfigError, Location
 from hardening.sourcemap import SourceMap, toml_source_map
 from hardening.userfile import read_user_text
