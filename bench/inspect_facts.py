@@ -18,7 +18,11 @@ What is compared, per catalog image (`docker save` of `<repository>:candidate`, 
   for `OFFLINE_FLAGS`, with its report models) were timed as ours although Trivy's run has no
   counterpart to them.  Printed beside, not in the ratio: the cached lookup alone in a fresh
   process (`--facts-only`, reference and binary names given), which splits our time into the
-  inspector's and the configuration's;
+  inspector's and the configuration's.  The fresh processes run from bytecode compiled by the
+  warm-up into a private `PYTHONPYCACHEPREFIX` (removed afterwards): Trivy runs compiled code,
+  and so does any installed or once-run `harden`, but a shell with PYTHONDONTWRITEBYTECODE set
+  (this machine's) would otherwise have every run compile all of our modules from source, about
+  a tenth of a cached run (not so before 2026-12-01);
 * the peer: `trivy image --input TAR --scanners vuln --list-all-pkgs --format json`, fully
   offline, with the DB `harden db build advisories` made (copied into a private cache dir, so
   Trivy's layer cache starts empty and nothing of the shared cache is written).
@@ -89,10 +93,10 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(argv: list[str]) -> tuple[Sample, bytes]:
+def run(argv: list[str], env: dict[str, str] | None = None) -> tuple[Sample, bytes]:
     cpu_before = _children_cpu()
     started = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, check=False, timeout=TIMEOUT)
+    result = subprocess.run(argv, capture_output=True, check=False, timeout=TIMEOUT, env=env)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         tail = result.stderr.decode("utf-8", "replace")[-3000:]
@@ -149,6 +153,10 @@ def bench_image(image: str, work: Path, cache: Path, runs: int) -> Figures:
         image,
     ]
     child_cached = [*child, str(facts_cache)]
+    # Our side runs compiled, as an installed or once-run `harden` does (Trivy is compiled too):
+    # bytecode goes to a private prefix the warm-up fills, whatever PYTHONDONTWRITEBYTECODE says.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
     child_facts = [*child[:3], "--facts-only", str(tar), reference, str(facts_cache), *names]
     peer = [
         str(TRIVY), "image", "--input", str(tar), "--scanners", "vuln", "--list-all-pkgs",
@@ -159,9 +167,9 @@ def bench_image(image: str, work: Path, cache: Path, runs: int) -> Figures:
     # Untimed warm-up: page cache for the tar and both programs, our facts cache and Trivy's
     # layer cache filled.
     ours(tar, image, facts_cache)
-    _, child_out = run(child)
-    _, cached_out = run(child_cached)
-    _, facts_out = run(child_facts)
+    _, child_out = run(child, env)
+    _, cached_out = run(child_cached, env)
+    _, facts_out = run(child_facts, env)
     _, peer_out = run(peer)
     if cached_out != child_out:
         raise SystemExit(f"cached facts differ from fresh ones: {cached_out!r} != {child_out!r}")
@@ -181,10 +189,10 @@ def bench_image(image: str, work: Path, cache: Path, runs: int) -> Figures:
 
     figures = Figures(
         cold_inproc=median_of("ours cold in-process   ", runs, in_process(None)),
-        cold_fresh=median_of("ours cold new process  ", runs, lambda: run(child)[0]),
+        cold_fresh=median_of("ours cold new process  ", runs, lambda: run(child, env)[0]),
         cached_inproc=median_of("ours cached in-process ", runs, in_process(facts_cache)),
-        cached_fresh=median_of("ours cached new process", runs, lambda: run(child_cached)[0]),
-        facts_fresh=median_of("ours facts alone       ", runs, lambda: run(child_facts)[0]),
+        cached_fresh=median_of("ours cached new process", runs, lambda: run(child_cached, env)[0]),
+        facts_fresh=median_of("ours facts alone       ", runs, lambda: run(child_facts, env)[0]),
         trivy=median_of("trivy                  ", runs, lambda: run(peer)[0]),
         trivy_memory=median_of("trivy memory cache     ", runs, lambda: run(peer_memory)[0]),
     )
