@@ -33,12 +33,16 @@ matches the packages against its DB, we also read users, setuid files and binari
 caches layer analyses in its cache dir, so after the warm-up its runs reuse them; a run with
 `--cache-backend memory` (no reuse) is printed too.  The ratio uses ours cached in a fresh
 process against Trivy with its layer cache: both then reuse what an earlier run of the same
-image learnt, which is what `harden run` does with `~/.cache/hardening/facts` and Trivy with its
-cache dir.  Ours cold against Trivy without its layer cache is printed beside it.
-Every run also prints its CPU time (user + system, all threads; `getrusage` of the child), and
-a CPU ratio is printed beside the wall-clock one: on a loaded machine a single-threaded Python
-process waits for a core longer than Trivy's several threads do, and CPU time says what each
-run cost whatever else the machine was doing.  The ratio the goal is about stays wall-clock.
+image learnt, which is what `harden run` does with `~/.cache/hardening/facts` and Trivy with
+its cache dir.  Ours cold against Trivy without its layer cache is printed beside it.
+
+The timed runs are interleaved, one of each variant per round, so that the machine's other work
+falls on all of them alike (until 2026-12-01 each variant ran its runs in a block, and a change
+of load between blocks moved the ratio by half).  Every run also prints its CPU time (user +
+system, all threads; `getrusage` of the child), and a CPU ratio is printed beside the
+wall-clock one: on a loaded machine a single-threaded Python process waits for a core longer
+than Trivy's several threads do.  CPU time is less distorted by load, not immune to it (two
+busy vCPUs share caches).  The ratio the goal is about stays wall-clock.
 Goal: ours/Trivy <= 1.0.  Exits 0 whatever the figures.
 """
 
@@ -111,12 +115,22 @@ def ensure_candidate(image: str, reference: str) -> None:
         subprocess.run([str(HARDEN), "build", image], check=True, cwd=REPO_ROOT, timeout=3600)
 
 
-def median_of(label: str, runs: int, once: Callable[[], Sample]) -> Sample:
-    samples = []
+def medians(runs: int, variants: dict[str, Callable[[], Sample]]) -> dict[str, Sample]:
+    """Every variant once per round, ``runs`` rounds, then the median of each.
+
+    Interleaved rather than one variant's runs after another's, so that a change in what else
+    the machine is doing lands on every variant alike instead of on whichever ran then.
+    """
+    samples: dict[str, list[Sample]] = {name: [] for name in variants}
     for index in range(1, runs + 1):
-        samples.append(once())
-        print(f"  {label} run {index}: {samples[-1].wall:.3f} s ({samples[-1].cpu:.3f} s CPU)")
-    return Sample(statistics.median(s.wall for s in samples), statistics.median(s.cpu for s in samples))
+        for name, once in variants.items():
+            sample = once()
+            samples[name].append(sample)
+            print(f"  {name:<24} run {index}: {sample.wall:.3f} s ({sample.cpu:.3f} s CPU)")
+    return {
+        name: Sample(statistics.median(s.wall for s in runs_), statistics.median(s.cpu for s in runs_))
+        for name, runs_ in samples.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -187,14 +201,26 @@ def bench_image(image: str, work: Path, cache: Path, runs: int) -> Figures:
 
         return once
 
+    found = medians(
+        runs,
+        {
+            "ours cold in-process": in_process(None),
+            "ours cold new process": lambda: run(child, env)[0],
+            "ours cached in-process": in_process(facts_cache),
+            "ours cached new process": lambda: run(child_cached, env)[0],
+            "ours facts alone": lambda: run(child_facts, env)[0],
+            "trivy": lambda: run(peer)[0],
+            "trivy memory cache": lambda: run(peer_memory)[0],
+        },
+    )
     figures = Figures(
-        cold_inproc=median_of("ours cold in-process   ", runs, in_process(None)),
-        cold_fresh=median_of("ours cold new process  ", runs, lambda: run(child, env)[0]),
-        cached_inproc=median_of("ours cached in-process ", runs, in_process(facts_cache)),
-        cached_fresh=median_of("ours cached new process", runs, lambda: run(child_cached, env)[0]),
-        facts_fresh=median_of("ours facts alone       ", runs, lambda: run(child_facts, env)[0]),
-        trivy=median_of("trivy                  ", runs, lambda: run(peer)[0]),
-        trivy_memory=median_of("trivy memory cache     ", runs, lambda: run(peer_memory)[0]),
+        cold_inproc=found["ours cold in-process"],
+        cold_fresh=found["ours cold new process"],
+        cached_inproc=found["ours cached in-process"],
+        cached_fresh=found["ours cached new process"],
+        facts_fresh=found["ours facts alone"],
+        trivy=found["trivy"],
+        trivy_memory=found["trivy memory cache"],
     )
     print(
         f"  medians: ours cold {figures.cold_fresh.wall:.3f} s new process / "
