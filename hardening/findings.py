@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -177,3 +177,19 @@ class Finding:
 def with_tool(findings: Iterable[Finding], tool: str) -> tuple[Finding, ...]:
     """The findings, each marked as found by ``tool`` (a ``ToolInfo.name``)."""
     return tuple(finding if finding.tool == tool else replace(finding, tool=tool) for finding in findings)
+
+
+class Acceptance(enum.Enum):
+    """Why the gate does not count a finding: an accepted risk, recorded but not open."""
+
+    SUPPRESSED = "suppressed"  # a suppression that has not expired matches it
+    BASELINED = "baselined"  # its key is in the image's baseline
+
+
+def acceptance(finding: Finding, baseline: Collection[tuple[str, ...]]) -> Acceptance | None:
+    """What the gate made of ``finding``: suppressed first (as the gate checks), then baselined."""
+    if finding.suppressed_by is not None:
+        return Acceptance.SUPPRESSED
+    if finding.key in baseline:
+        return Acceptance.BASELINED
+    return None

@@ -107,13 +107,17 @@ def baseline(ctx: Context, images: tuple[str, ...]) -> None:
         echo(f"{spec.name}: {count} findings accepted in {gate.baseline_dir / (spec.name + '.json')}")
 
 
+def _dest(fmt: ReportFormat) -> str:
+    return "out_" + fmt.value.replace("-", "_")
+
+
 def _format_options(command: Callable[..., None]) -> Callable[..., None]:
     """A ``--<format> FILE`` option per registered report format, in registry order."""
     for fmt in reversed(ReportFormat):
         spec = fmt.spec
         command = click.option(
             f"--{fmt.value}",
-            f"out_{fmt.value}",
+            _dest(fmt),
             type=click.Path(path_type=Path, dir_okay=False),
             required=spec.required,
             help=spec.help,
@@ -154,7 +158,7 @@ def report(
     from hardening.errors import ExitCode
     from hardening.run.report import plan_report, report_scan
 
-    paths = {fmt: path for fmt in ReportFormat if (path := outputs.get(f"out_{fmt.value}")) is not None}
+    paths = {fmt: path for fmt in ReportFormat if (path := outputs.get(_dest(fmt))) is not None}
     plan = plan_report(ctx.catalog, image, scan_dir, outputs=paths, history_dir=history_dir)
     outcome = report_scan(plan)
     verdict = "PASS" if outcome.decision.passed else "FAIL"

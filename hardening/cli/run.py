@@ -41,7 +41,8 @@ def run(
 ) -> None:
     """Render check, build, check, scan, report, gate and promote the catalog's images.
 
-    Writes scans/runs/<run>/<image>/{build,check,findings,gate}.json, results.sarif and
+    Writes scans/runs/<run>/<image>/{build,check,findings,gate}.json, results.sarif (for code
+    scanning: suppressed and baselined results left out), results.full.sarif (every result) and
     sbom.cdx.json, and scans/runs/<run>/summary.md. Release tags move only for images that
     pass the gate. Exit 0 when every image passed, 1 when any failed.
     """

@@ -26,6 +26,8 @@ class ImageReport:
     reasons: tuple[str, ...]
     fallback_location: SourceLocation  # where a finding without a known line points
     repo_root: Path | None  # to read the lines findings point at
+    # keys of the findings the image's baseline accepts (``Finding.key``); the gate counts none
+    baseline: frozenset[tuple[str, ...]] = frozenset()
 
 
 class Writer(abc.ABC):

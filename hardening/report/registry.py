@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import assert_never
 
 from hardening.report.interface import Writer
-from hardening.run.store import FINDINGS_FILE, SARIF_FILE, SUMMARY_FILE
+from hardening.run.store import FINDINGS_FILE, SARIF_FILE, SARIF_FULL_FILE, SUMMARY_FILE
 
 
 class Scope(enum.Enum):
@@ -34,6 +34,7 @@ class FormatSpec:
 
 class ReportFormat(enum.Enum):
     SARIF = "sarif"
+    SARIF_FULL = "sarif-full"
     JSON = "json"
     MARKDOWN = "markdown"
 
@@ -42,7 +43,20 @@ class ReportFormat(enum.Enum):
         match self:
             case ReportFormat.SARIF:
                 return FormatSpec(
-                    SARIF_FILE, Scope.IMAGE, "SARIF 2.1.0 for GitHub code scanning.", True, _sarif
+                    SARIF_FILE,
+                    Scope.IMAGE,
+                    "SARIF 2.1.0 for GitHub code scanning: suppressed and baselined results left "
+                    "out (code scanning ignores SARIF suppressions), counted in each run's properties.",
+                    True,
+                    _sarif,
+                )
+            case ReportFormat.SARIF_FULL:
+                return FormatSpec(
+                    SARIF_FULL_FILE,
+                    Scope.IMAGE,
+                    "SARIF with every result, suppressed and baselined ones marked: the complete record.",
+                    False,
+                    _sarif_full,
                 )
             case ReportFormat.JSON:
                 return FormatSpec(FINDINGS_FILE, Scope.IMAGE, "Every finding as JSON.", False, _json)
@@ -58,7 +72,13 @@ class ReportFormat(enum.Enum):
 def _sarif() -> Writer:
     from hardening.report.sarif.writer import SarifWriter
 
-    return SarifWriter()
+    return SarifWriter(complete=False)
+
+
+def _sarif_full() -> Writer:
+    from hardening.report.sarif.writer import SarifWriter
+
+    return SarifWriter(complete=True)
 
 
 def _json() -> Writer:

@@ -177,4 +177,5 @@ def _report_of(plan: RunPlan, outcome: ImageOutcome) -> ImageReport:
         reasons=decision.reasons,
         fallback_location=outcome.image.fallback_location,
         repo_root=plan.root,
+        baseline=outcome.image.baseline,
     )

@@ -105,6 +105,7 @@ def report_scan(plan: ReportPlan) -> ReportOutcome:
         reasons=decision.reasons,
         fallback_location=fallback_location(image),
         repo_root=plan.root,
+        baseline=plan.baseline,
     )
     write_report_files(plan.outputs, report)
     if plan.history_dir is not None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,11 @@ import pytest
 from hardening.catalog import Catalog, load_catalog
 from hardening.db.build import build_db
 from hardening.engine.client import Engine
+from hardening.gate import load_gate
 from hardening.report.github_rules import check_github_rules
 from hardening.report.jsonreport import load_report
+from hardening.report.registry import ReportFormat
+from hardening.run.report import plan_report, report_scan
 from hardening.scan.trivy import CACHE_SUBDIR
 from tests.conftest import REPO_ROOT, SARIF_SCHEMA
 
@@ -177,6 +181,35 @@ def test_sarif_is_valid_uploadable_and_readable_by_sarif_tools(runs: TwoRuns) ->
                 )
 
 
+def test_github_alerts_agree_with_the_gate(runs: TwoRuns) -> None:
+    """results.sarif (uploaded) leaves out what the gate accepted; results.full.sarif keeps it."""
+    for image in runs.images:
+        upload = runs.second.sarif(image)
+        full = runs.second.json(image, "results.full.sarif")
+        assert _schema_errors(full) == [] and check_github_rules(full) == []
+        decision = runs.second.json(image, "gate.json")
+        kept = {(r["ruleId"], r["partialFingerprints"]["primaryLocationLineHash"]) for r in _results(upload)}
+        everything = {
+            (r["ruleId"], r["partialFingerprints"]["primaryLocationLineHash"]) for r in _results(full)
+        }
+        accepted = {
+            (r["ruleId"], r["partialFingerprints"]["primaryLocationLineHash"])
+            for r in _results(full)
+            if r.get("suppressions")
+        }
+        assert kept == everything - accepted, image
+        assert not any(r.get("suppressions") for r in _results(upload))
+        left_out = [run.get("properties", {}).get("acceptedResultsLeftOut") for run in upload["runs"]]
+        suppressed = sum(counts["suppressed"] for counts in left_out if counts)
+        baselined = sum(counts["baselined"] for counts in left_out if counts)
+        assert (suppressed, baselined) == (decision["suppressed"], decision["baselined"]), image
+    # python-secure's accepted CVE-2025-47273 is no open alert; it stays in the full record.
+    upload = runs.second.sarif("python-secure")
+    full = runs.second.json("python-secure", "results.full.sarif")
+    assert "CVE-2025-47273" not in {r["ruleId"] for r in _results(upload)}
+    assert "CVE-2025-47273" in {r["ruleId"] for r in _results(full) if r.get("suppressions")}
+
+
 def test_findings_json_and_summary(runs: TwoRuns) -> None:
     for record in (runs.first, runs.second):
         summary = (record.run_dir / "summary.md").read_text(encoding="utf-8")
@@ -262,6 +295,7 @@ def test_scan_then_report_as_the_daily_workflow_does(runs: TwoRuns, tmp_path: Pa
         out = directory / "out"
         result = _harden(
             "report", "python-secure", "--scan-dir", str(directory), "--sarif", str(out / "p.sarif"),
+            "--sarif-full", str(out / "p.full.sarif"),
             "--markdown", str(out / "summary.md"), "--json", str(out / "findings.json"),
             "--history-dir", str(out / "history"),
         )  # fmt: skip
@@ -271,8 +305,15 @@ def test_scan_then_report_as_the_daily_workflow_does(runs: TwoRuns, tmp_path: Pa
     assert passed.returncode == 0, _output(passed)
     doc = json.loads((out / "p.sarif").read_text())
     assert _schema_errors(doc) == [] and check_github_rules(doc) == []
-    (result,) = _results(doc)
+    # the suppressed finding is no alert: left out, counted, and kept in the full SARIF
+    assert _results(doc) == []
+    (trivy_run,) = [run for run in doc["runs"] if run["tool"]["driver"]["name"] == "Trivy"]
+    assert trivy_run["properties"]["acceptedResultsLeftOut"] == {"suppressed": 1, "baselined": 0}
+    full = json.loads((out / "p.full.sarif").read_text())
+    assert _schema_errors(full) == [] and check_github_rules(full) == []
+    (result,) = _results(full)
     assert result["ruleId"] == "CVE-2025-47273" and result["suppressions"]
+    fingerprint = result["partialFingerprints"]["primaryLocationLineHash"]
     assert "`python-secure`" in (out / "summary.md").read_text()
     (line,) = (out / "history" / "python-secure.jsonl").read_text().splitlines()
     assert json.loads(line)["gate"] == "pass" and json.loads(line)["digest"] == image_id
@@ -291,3 +332,24 @@ def test_scan_then_report_as_the_daily_workflow_does(runs: TwoRuns, tmp_path: Pa
     assert "suppressions" not in result
     (line,) = (out / "history" / "python-secure.jsonl").read_text().splitlines()
     assert json.loads(line)["gate"] == "fail" and json.loads(line)["counts"]["high"] == 1
+
+    # The day after the suppression expires (the gate's today, injected), the real finding is
+    # an open alert again, under the fingerprint it had in the full record.
+    catalog = load_catalog(REPO_ROOT / "hardening.toml")
+    (suppression,) = [
+        s for s in load_gate(catalog.gate, catalog.root).suppressions if s.id == "CVE-2025-47273"
+    ]
+    expired = tmp_path / "expired"
+    plan = plan_report(
+        catalog,
+        "python-secure",
+        scan_dir,
+        outputs={ReportFormat.SARIF: expired / "p.sarif"},
+        history_dir=None,
+        today=suppression.expires + timedelta(days=1),
+    )
+    outcome = report_scan(plan)
+    assert not outcome.decision.passed and outcome.decision.suppressed == 0
+    (result,) = _results(json.loads((expired / "p.sarif").read_text()))
+    assert result["ruleId"] == "CVE-2025-47273" and "suppressions" not in result
+    assert result["partialFingerprints"]["primaryLocationLineHash"] == fingerprint

@@ -141,6 +141,13 @@ def test_golden_log_is_sarif_oms() -> None:
     assert_sarif_om(build(golden_findings()))
 
 
+def test_logs_with_accepted_results_left_out_or_marked_are_sarif_oms() -> None:
+    found = golden_findings()
+    baseline = frozenset({found[0].key})
+    assert_sarif_om(build(found, baseline=baseline, leave_out_accepted=True))
+    assert_sarif_om(build(found, baseline=baseline))
+
+
 @pytest.mark.parametrize("count", [1_500, 6_000])
 def test_big_logs_from_trivy_are_sarif_oms(count: int) -> None:
     assert_sarif_om(from_trivy(trivy_report(count, seed=7)))

@@ -107,6 +107,7 @@ def test_run_outputs_match_the_goldens(golden_repo: Path) -> None:
     image_dir = run.path / "app"
     expected = GOLDEN / "run"
     _compare(image_dir / "results.sarif", expected / "results.sarif")
+    _compare(image_dir / "results.full.sarif", expected / "results.full.sarif")
     _compare(
         image_dir / "findings.json", expected / "findings.json", style=IN_ORDER, tools={"Trivy", "hardening"}
     )
@@ -142,6 +143,7 @@ def test_report_outputs_match_the_goldens(golden_repo: Path, tmp_path: Path) -> 
     out = tmp_path / "out"
     outputs = {
         ReportFormat.SARIF: out / "app.sarif",
+        ReportFormat.SARIF_FULL: out / "app.full.sarif",
         ReportFormat.MARKDOWN: out / "summary.md",
         ReportFormat.JSON: out / "app.json",
     }
@@ -150,6 +152,7 @@ def test_report_outputs_match_the_goldens(golden_repo: Path, tmp_path: Path) -> 
     assert not outcome.decision.passed
     expected = GOLDEN / "report"
     _compare(out / "app.sarif", expected / "app.sarif")
+    _compare(out / "app.full.sarif", expected / "app.full.sarif")
     _compare(out / "app.json", expected / "app.json", style=IN_ORDER, tools={"Trivy", "hardening"})
     _compare(out / "summary.md", expected / "summary.md")
     history = _history_line(out / "history" / "app.jsonl")

@@ -284,6 +284,30 @@ def test_sarif_upload_per_image_category() -> None:
     assert scan["strategy"]["fail-fast"] is False
 
 
+def test_code_scanning_gets_the_log_without_accepted_results() -> None:
+    """GitHub ignores SARIF suppressions: what is uploaded is `--sarif`, the log without them;
+    the full log and the JSON record are kept as an artifact beside it."""
+    scan = _load(WORKFLOWS_DIR / "scan.yml")["jobs"]["scan"]
+    (report,) = [s for s in scan["steps"] if s.get("id") == "report"]
+    words = shlex.split(report["run"])
+    option = {words[i]: words[i + 1] for i in range(len(words) - 1) if words[i].startswith("--")}
+    (upload,) = [s for s in scan["steps"] if "upload-sarif" in s.get("uses", "")]
+    uploaded = upload["with"]["sarif_file"].replace("${{ runner.temp }}/scan", "$OUT")
+    assert uploaded.replace("${{ matrix.image }}", "$IMAGE") == option["--sarif"]
+    assert not uploaded.endswith(".full.sarif")
+    (kept,) = [
+        s
+        for s in scan["steps"]
+        if "upload-artifact" in s.get("uses", "") and "findings-" in s["with"]["name"]
+    ]
+    paths = (
+        kept["with"]["path"]
+        .replace("${{ runner.temp }}/scan", "$OUT")
+        .replace("${{ matrix.image }}", "$IMAGE")
+    )
+    assert set(paths.split()) == {option["--sarif-full"], option["--json"]}
+
+
 # -- the harden invocations in the workflows ---------------------------------------------------
 
 

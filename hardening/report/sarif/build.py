@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hardening.errors import Location, ReportInputError
-from hardening.findings import Finding, Origin, Severity, SourceLocation
+from hardening.findings import Acceptance, Finding, Origin, Severity, SourceLocation, acceptance
 from hardening.report import github_rules as limits
 from hardening.report._common import sorted_findings, usable_cvss
 from hardening.report.sarif.fingerprint import fingerprint_base
@@ -28,6 +29,8 @@ def build_sarif(
     fallback_location: SourceLocation,
     category: str | None = None,
     repo_root: Path | None = None,
+    baseline: Collection[tuple[str, ...]] = frozenset(),
+    leave_out_accepted: bool = False,
 ) -> dict[str, Any]:
     """One SARIF log for one image, a run per tool, in the order of ``tools``.
 
@@ -35,6 +38,12 @@ def build_sarif(
     names; or, for findings that do not name their tool (another tool's report converted), the
     tool of each origin's findings, runs in ``Origin`` order. A run is written for every tool
     given, even without results: that is how GitHub learns that an alert was fixed.
+
+    Accepted findings — suppressed, or in ``baseline`` — carry a SARIF suppression. GitHub code
+    scanning ignores suppressions and shows such results as open alerts, so with
+    ``leave_out_accepted`` they are left out instead and only counted in the run's properties:
+    the log for upload then alerts on exactly what the gate counts. Fingerprints are numbered
+    over every finding first, so leaving some out never changes those of the results kept.
     """
     groups = _runs_of(image, findings, tools)
     fallback = normalise(fallback_location, repo_root)
@@ -51,12 +60,13 @@ def build_sarif(
         automation_id += "/"
     lines = LineReader(repo_root)
     context = Context(fallback=fallback, repo_root=repo_root, lines=lines)
-    located = [(tool, _locate(group, context)) for tool, group in groups]
+    located = [(tool, _locate(group, context, baseline)) for tool, group in groups]
+    runs_of = [(tool, _reported(group, leave_out_accepted)) for tool, group in located]
     # msgspec spells a few floats otherwise than json; CVSS scores are the only floats we write
     plain = all(plain_number(score) for score in (usable_cvss(f) for f in findings) if score is not None)
     budget = limits.DISPLAYED_RESULTS_PER_RUN
     while True:
-        runs = [_build_run(tool, group, automation_id, budget) for tool, group in located]
+        runs = [_build_run(tool, run, automation_id, budget) for tool, run in runs_of]
         doc = sarif_log_json(runs)
         size = gzip_size(doc, limit=limits.MAX_GZIP_BYTES, numbers_checked=plain)
         if budget <= 1 or size <= limits.MAX_GZIP_BYTES:
@@ -95,31 +105,50 @@ def _runs_of(
     return [(tool, by_tool[tool.name]) for tool in tools]
 
 
-# A finding with the repository locations of its result and its fingerprint.
-_Located = tuple[Finding, SourceLocation, SourceLocation | None, str]
+# A finding with the repository locations of its result, its fingerprint and whether the gate
+# accepted it.
+_Located = tuple[Finding, SourceLocation, SourceLocation | None, str, Acceptance | None]
 
 
-def _locate(findings: Sequence[Finding], context: Context) -> list[_Located]:
+@dataclass(frozen=True)
+class _Run:
+    results: Sequence[_Located]  # those this log reports, in report order
+    left_out: Mapping[Acceptance, int] | None  # accepted findings left out; None: none are
+
+
+def _locate(
+    findings: Sequence[Finding], context: Context, baseline: Collection[tuple[str, ...]]
+) -> list[_Located]:
     """The findings in report order, located and fingerprinted."""
     located: list[_Located] = []
     occurrences: Counter[str] = Counter()
-    # fingerprints are numbered over every finding, before truncation, so that what truncation
-    # drops never renumbers what it keeps
+    # fingerprints are numbered over every finding, before accepted ones are left out and before
+    # truncation, so that what either drops never renumbers what is kept
     for finding in sorted_findings(findings):
         primary = (context.normalise(finding.location) if finding.location else None) or context.fallback
         template = context.normalise(finding.template_location) if finding.template_location else None
         base = fingerprint_base(finding, context.lines.line(primary.path, primary.line))
         occurrences[base] += 1
-        located.append((finding, primary, template, f"{base}:{occurrences[base]}"))
+        accepted = acceptance(finding, baseline) if baseline or finding.suppressed_by is not None else None
+        located.append((finding, primary, template, f"{base}:{occurrences[base]}", accepted))
     return located
+
+
+def _reported(located: Sequence[_Located], leave_out_accepted: bool) -> _Run:
+    if not leave_out_accepted:
+        return _Run(located, None)
+    kept = [item for item in located if item[4] is None]
+    counts = Counter(accepted for *_, accepted in located if accepted is not None)
+    return _Run(kept, {kind: counts[kind] for kind in Acceptance})
 
 
 def _build_run(
     tool: ToolInfo,
-    located: Sequence[_Located],
+    run_of: _Run,
     automation_id: str,
     max_results: int,
 ) -> dict[str, Any]:
+    located = run_of.results
     kept, dropped = located[:max_results], located[max_results:]
     groups: dict[str, list[Finding]] = defaultdict(list)
     for finding, *_ in kept:
@@ -129,8 +158,15 @@ def _build_run(
     # a tool's findings share their origin, which decides how its rules read
     rules = [build_rule(groups[rule_id][0].origin, rule_id, groups[rule_id], tool) for rule_id in rule_ids]
     results = [
-        build_result(finding, index_of[finding.rule_id], fingerprint, primary, template)
-        for finding, primary, template, fingerprint in kept
+        build_result(
+            finding,
+            index_of[finding.rule_id],
+            fingerprint,
+            primary,
+            template,
+            baselined=accepted is Acceptance.BASELINED,
+        )
+        for finding, primary, template, fingerprint, accepted in kept
     ]
 
     run: dict[str, Any] = {"tool": {"driver": _driver(tool, rules)}}
@@ -148,16 +184,36 @@ def _build_run(
         notification = {"message": {"text": note}, "descriptor": {"id": "results-truncated"}}
         run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": [notification]}]
     run["originalUriBaseIds"] = {SRCROOT: {"description": {"text": "The root of the repository checkout."}}}
-    if dropped:
+    left_out = run_of.left_out
+    if dropped or (left_out and any(left_out.values())):
+        truncated = bool(dropped)
         run["properties"] = bag(
-            truncated=True,
-            resultLimit=max_results,
-            totalFindings=len(located),
-            omittedResults=len(dropped),
-            omittedBySeverity=omitted,
+            truncated=True if truncated else None,
+            resultLimit=max_results if truncated else None,
+            totalFindings=len(located) if truncated else None,
+            omittedResults=len(dropped) if truncated else None,
+            omittedBySeverity=omitted if truncated else None,
+            **_left_out_properties(left_out),
         )
     run["results"] = results
     return run
+
+
+LEFT_OUT_NOTE = (
+    "Suppressed and baselined results are left out of this log: GitHub code scanning ignores "
+    "SARIF suppressions and would show them as open alerts, so what it alerts on is what the gate "
+    "counts. The complete record, every result with accepted ones marked, is the JSON report "
+    "(findings.json) and the full SARIF (results.full.sarif)."
+)
+
+
+def _left_out_properties(left_out: Mapping[Acceptance, int] | None) -> dict[str, Any]:
+    if not left_out or not any(left_out.values()):
+        return {}
+    return {
+        "acceptedResultsLeftOut": {kind.value: left_out[kind] for kind in Acceptance},
+        "acceptedResultsNote": LEFT_OUT_NOTE,
+    }
 
 
 def _driver(tool: ToolInfo, rules: list[dict[str, Any]]) -> dict[str, Any]:

@@ -16,6 +16,9 @@ from hardening.report.sarif.locations import physical_location
 from hardening.report.sarif.text import clip, escape_message
 from hardening.report.sarif.vocabulary import LEVEL_OF, MAX_MESSAGE_CHARS, TEMPLATE_LOCATION_ID
 
+# What a result the image's baseline accepts says about it (`harden baseline` wrote the entry).
+BASELINE_JUSTIFICATION = "accepted in the image's baseline (harden baseline)"
+
 # Enum properties are slow to read and read for every result.
 _LABEL = {severity: severity.label for severity in Severity}
 _ORIGIN = {origin: origin.value for origin in Origin}
@@ -65,6 +68,8 @@ def build_result(
     fingerprint: str,
     primary: SourceLocation,
     template: SourceLocation | None,
+    *,
+    baselined: bool = False,
 ) -> dict[str, Any]:
     message = clip(finding.message or finding.title or finding.rule_id, MAX_MESSAGE_CHARS)
     result: dict[str, Any] = {"message": {}, "level": LEVEL_OF[finding.severity]}
@@ -86,4 +91,6 @@ def build_result(
     if finding.suppressed_by is not None:
         suppression = {"kind": "external", "justification": finding.suppressed_by or "suppressed"}
         result["suppressions"] = [suppression]
+    elif baselined:
+        result["suppressions"] = [{"kind": "external", "justification": BASELINE_JUSTIFICATION}]
     return result
