@@ -18,12 +18,23 @@ def _print_report(report: object) -> None:
     counts = ", ".join(f"{count} {label}" for label, count in report.counts().items() if count)
     verdict = "FAIL" if report.failed else "pass"
     echo(f"{report.image}: {verdict} ({counts or 'no findings'}; fails at {report.fail_level.label})")
-    for finding in report.findings:
-        if finding.severity < report.fail_level:
-            continue
+    # Every finding, most severe first; those at or above the fail level are marked FAIL, so a
+    # passing image still shows what it carries (11 setuid files from the base, say).
+    ordered = sorted(
+        report.findings,
+        key=lambda f: (
+            -int(f.severity),
+            f.rule_id,
+            (f.location.path, f.location.line) if f.location else ("", 0),
+            f.image_path or "",
+            f.message,
+        ),
+    )
+    for finding in ordered:
+        mark = "FAIL" if finding.severity >= report.fail_level else "    "
         where = str(finding.location) if finding.location else (finding.image_path or "-")
         template = f" [{finding.template_location}]" if finding.template_location else ""
-        echo(f"  {finding.rule_id} {finding.severity.label} {where}{template} {finding.message}")
+        echo(f"  {mark} {finding.rule_id} {finding.severity.label} {where}{template} {finding.message}")
 
 
 @click.command()

@@ -35,6 +35,35 @@ def test_failing_dockerfile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "HARDEN-DF-PIP-REDIRECT medium" in out
 
 
+def test_every_finding_is_printed_with_severity_and_location_failing_ones_marked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM debian:latest\nRUN pip install wheel>=0.45\nUSER root\n")
+    policy = tmp_path / "p.yaml"
+    policy.write_text("version: 1\nfail_level: high\nchecks:\n  non_root: {}\n  dockerfile: {}\n")
+    code, out = harden(["check", "--dockerfile", str(dockerfile), "--policy", str(policy)], capsys)
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[0].endswith("FAIL (1 high, 2 medium; fails at high)")
+    findings = lines[1:]
+    assert len(findings) == 3, out
+    # most severe first; only the one at the fail level is marked
+    assert (
+        findings[0]
+        == f"  FAIL HARDEN-USER-DOCKERFILE-ROOT high {dockerfile}:3 " + findings[0].split(":3 ", 1)[1]
+    )
+    assert all(line.startswith("       HARDEN-") and " medium " in line for line in findings[1:])
+    assert any(f"HARDEN-DF-PIP-REDIRECT medium {dockerfile}:2 " in line for line in findings[1:])
+
+    # below the fail level nothing is marked, yet everything is shown
+    policy.write_text("version: 1\nfail_level: critical\nchecks:\n  non_root: {}\n  dockerfile: {}\n")
+    code, out = harden(["check", "--dockerfile", str(dockerfile), "--policy", str(policy)], capsys)
+    assert code == 0
+    assert out.splitlines()[0].endswith("pass (1 high, 2 medium; fails at critical)")
+    assert len(out.splitlines()) == 4 and "FAIL" not in out
+
+
 def test_committed_renderings_pass_statically(capsys: pytest.CaptureFixture[str]) -> None:
     for image in ("python-secure", "postgres-secure"):
         dockerfile = REPO / "dockerfiles" / image / "Dockerfile"

@@ -14,6 +14,11 @@ Design points a reader needs before changing anything here:
   whitespace-normalised text of the responsible line: it survives rebuilds (new image ids, tags,
   times) and edits that only move the line. Findings equal in all of these are numbered in a
   content order so they stay distinct and the numbering does not depend on input order.
+* GitHub code scanning ignores ``suppressions``: a suppressed result uploaded is an open alert.
+  The log for upload therefore leaves out what the gate accepted (suppressed and baselined
+  findings) and counts it in the run's ``properties``; the full log keeps every result with a
+  SARIF suppression. Fingerprints are numbered before anything is left out, so a result has
+  the same fingerprint in both.
 * ``security-severity`` is the CVSS score when the finding has one, else the fallback below
   (chosen inside the band GitHub maps each severity to: >= 9.0 critical, 7.0-8.9 high,
   4.0-6.9 medium, 0.1-3.9 low; 0.0 means "no security severity").
