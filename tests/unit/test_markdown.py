@@ -87,13 +87,37 @@ def test_table_cells_are_escaped() -> None:
         "found `gcc` | and\nmore",
         "img",
         title="compiler | present\nin image",
+        image_path="/usr/bin/a|b",
         location=SourceLocation("dockerfiles/a|b/Dockerfile", 3),
     )
     text = render_summary([ImageSummary("img", (finding,), False, ("multi\nline reason",))])
     row = next(line for line in text.splitlines() if "forbidden" in line)
-    assert row.count(" | ") == 6  # seven cells, no pipe leaked from the content
+    assert row.count(" | ") == 7  # eight cells, no pipe leaked from the content
+    assert "`/usr/bin/a\\|b`" in row
     assert "compiler \\| present in image" in row
     assert "- multi line reason" in text
+
+
+def test_rows_alike_but_for_the_file_are_told_apart_by_its_path() -> None:
+    """Eleven setuid files from the base read the same in every other column."""
+    paths = ("/usr/bin/su", "/usr/bin/passwd", "/usr/bin/mount")
+    findings = tuple(
+        Finding(
+            Origin.POLICY,
+            "HARDEN-SETUID",
+            Severity.MEDIUM,
+            f"{path} is setuid (mode 4755, owner 0:0) and not on the allowlist",
+            "redis-secure",
+            title="setuid/setgid file not on the allowlist",
+            image_path=path,
+            location=SourceLocation("dockerfiles/redis-secure/Dockerfile", 12),
+        )
+        for path in paths
+    )
+    text = render_summary([ImageSummary("redis-secure", findings, True)])
+    rows = [line for line in text.splitlines() if "HARDEN-SETUID" in line]
+    assert len(set(rows)) == 3
+    assert sorted(row.split(" | ")[5] for row in rows) == sorted(f"`{path}`" for path in paths)
 
 
 def test_no_images() -> None:
