@@ -1,7 +1,8 @@
-"""`harden build`: candidate images with a live progress display."""
+"""`harden build`: candidate images, with progress that suits where it is read."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -12,24 +13,37 @@ from hardening.cli.app import Context, echo, pass_ctx
 
 # Bookkeeping lines of the classic builder that say nothing about progress.
 _BUILDER_NOISE = (" ---> ", "Removing intermediate container")
+# The lines that say what is being done: a Dockerfile step of the engine's build, a command or
+# the import of the base build (every line the base build reports is one of those).
+_STEP = re.compile(r"Step \d+/\d+ : |\$ |importing ")
+# A step's text is the Dockerfile instruction: a long RUN says enough in its first words.
+_STEP_CHARS = 160
 
 
 class BuildDisplay:
-    """Live one-line progress on a terminal, plain prefixed lines elsewhere (CI logs)."""
+    """How build progress is shown.
 
-    def __init__(self, verbose: bool) -> None:
+    On a terminal, one live line. Elsewhere (CI logs, a pipe), one line per step; what the steps
+    printed (apt's "Reading database … 45%" and the like) is left out, because a failed step's
+    error carries the log's last lines. With ``-v``, every line the engine sends.
+    """
+
+    def __init__(self, verbose: bool, *, live: bool | None = None) -> None:
         self.verbose = verbose
-        self.live = sys.stderr.isatty() and not verbose
+        self.live = (sys.stderr.isatty() if live is None else live) and not verbose
 
     def sink(self, label: str) -> Callable[[str], None]:
         def on_line(line: str) -> None:
-            if not self.verbose and line.startswith(_BUILDER_NOISE):
+            if self.verbose:
+                click.echo(f"{label}: {line}", err=True)
+            elif line.startswith(_BUILDER_NOISE):
                 return
-            if self.live:
+            elif self.live:
                 width = shutil.get_terminal_size((100, 20)).columns - 1
                 click.echo(f"\r\x1b[2K{label}: {line}"[: width + 6], nl=False, err=True)
-            else:
-                click.echo(f"{label}: {line}", err=True)
+            elif _STEP.match(line):
+                text = line if len(line) <= _STEP_CHARS else line[: _STEP_CHARS - 1] + "…"
+                click.echo(f"{label}: {text}", err=True)
 
         return on_line
 
