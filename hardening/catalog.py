@@ -113,6 +113,8 @@ class Catalog:
     bases: Mapping[str, BaseSpec]
     images: tuple[ImageSpec, ...]
     gate: Path = Path("policies/gate.yaml")  # the gate policy (project.gate), read by load_gate
+    # [db] repositories: where `harden db pull` looks for Trivy's DB, in order; empty: the defaults.
+    db_repositories: tuple[str, ...] = ()
 
     def select(self, names: tuple[str, ...] | list[str]) -> tuple[ImageSpec, ...]:
         if not names:
@@ -197,6 +199,7 @@ def _to_catalog(path: Path, model: CatalogModel, smap: SourceMap) -> Catalog:
         bases=bases,
         images=tuple(images),
         gate=root / gate,
+        db_repositories=tuple(model.db.repositories) if model.db is not None else (),
     )
 
 

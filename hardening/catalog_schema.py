@@ -48,6 +48,20 @@ class VariantModel(_Strict):
     variables: dict[str, VarValue] = Field(default_factory=dict)
 
 
+# An OCI reference as `harden db pull` and Trivy take it: [host[:port]/]path[:tag]; no scheme.
+DbRepository = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[A-Za-z0-9\[][A-Za-z0-9._:\[\]-]*(?:/[a-z0-9][a-z0-9._-]*)+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+    ),
+]
+
+
+class DbSettingsModel(_Strict):
+    # Where `harden db pull` looks for Trivy's DB, in order (an internal mirror first).
+    repositories: list[DbRepository] = Field(min_length=1)
+
+
 class ImageModel(_Strict):
     name: Name
     template: str
@@ -64,5 +78,6 @@ class ImageModel(_Strict):
 
 class CatalogModel(_Strict):
     project: ProjectModel = ProjectModel()
+    db: DbSettingsModel | None = None
     base: dict[Name, BaseModelSpec] = Field(min_length=1)
     image: list[ImageModel] = Field(min_length=1)

@@ -159,6 +159,12 @@ class DatabaseInvalid(InfrastructureError):
     title = "the vulnerability database is not usable"
 
 
+class DatabaseStale(InfrastructureError):
+    """The vulnerability DB a scan would use (or used) is older than the gate allows."""
+
+    title = "the vulnerability database is too old"
+
+
 class DatabasePullError(InfrastructureError):
     title = "cannot pull the vulnerability database"
 

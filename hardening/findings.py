@@ -37,21 +37,69 @@ class Origin(enum.Enum):
     SCANNER = "scanner"
 
 
+DB_SOURCES = ("pulled", "built", "merged", "unknown")
+
+
 @dataclass(frozen=True)
 class DbIdentity:
-    """Which vulnerability data a scanner read; every field is optional, and more may come.
+    """Which vulnerability data a scanner read, as every record and report names it.
 
-    A field is added here as a data source gains it (a pulled DB's repository and manifest
-    digest, say); ``to_json`` writes only the fields that are set.
+    Every field is optional (a scanner without such data, or a record from before a field
+    existed); ``to_json`` writes only the fields that are set. Where the data came from:
+    ``source`` says pulled (``repository`` and ``manifest_digest`` of the artifact), built
+    (``inputs``: what it was built from) or merged (both: the base DB's artifact and the inputs).
     """
 
     updated_at: str | None = None  # when the data was built (Trivy's metadata UpdatedAt)
     next_update: str | None = None  # when its publisher promises the next one
     digest: str | None = None  # content digest of the local copy, which identifies it exactly
+    source: str | None = None  # one of DB_SOURCES
+    repository: str | None = None  # where a pulled DB (or a merged DB's base) came from
+    manifest_digest: str | None = None  # the pulled artifact's manifest digest
+    inputs: tuple[str, ...] = ()  # what a built or merged DB holds, one line per input
+    age_seconds: int | None = None  # how old the data was when the scan ran
 
-    def to_json(self) -> dict[str, str]:
-        values = {"updated_at": self.updated_at, "next_update": self.next_update, "digest": self.digest}
+    def to_json(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "updated_at": self.updated_at,
+            "next_update": self.next_update,
+            "digest": self.digest,
+            "source": self.source,
+            "repository": self.repository,
+            "manifest_digest": self.manifest_digest,
+            "inputs": list(self.inputs) or None,
+            "age_seconds": self.age_seconds,
+        }
         return {key: value for key, value in values.items() if value is not None}
+
+    @classmethod
+    def from_json(cls, doc: object) -> DbIdentity:
+        """The inverse of ``to_json``, strictly: ``ValueError("<field>: <problem>")`` otherwise."""
+        if not isinstance(doc, dict):
+            raise ValueError(": expected an object")
+        unknown = sorted(set(doc) - _DB_FIELDS)
+        if unknown:
+            raise ValueError(f"{unknown[0]}: unknown field")
+        for key in _DB_TEXT_FIELDS:
+            if key in doc and not isinstance(doc[key], str):
+                raise ValueError(f"{key}: expected a string")
+        if "source" in doc and doc["source"] not in DB_SOURCES:
+            raise ValueError(f"source: expected one of {', '.join(DB_SOURCES)}")
+        inputs = doc.get("inputs", [])
+        if not isinstance(inputs, list) or not all(isinstance(item, str) for item in inputs):
+            raise ValueError("inputs: expected a list of strings")
+        age = doc.get("age_seconds")
+        if age is not None and (type(age) is not int or age < 0):
+            raise ValueError("age_seconds: expected a whole number of seconds, not negative")
+        return cls(
+            **{key: doc[key] for key in _DB_TEXT_FIELDS if key in doc},
+            inputs=tuple(inputs),
+            age_seconds=age,
+        )
+
+
+_DB_TEXT_FIELDS = ("updated_at", "next_update", "digest", "source", "repository", "manifest_digest")
+_DB_FIELDS = frozenset({*_DB_TEXT_FIELDS, "inputs", "age_seconds"})
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import fnmatch
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hardening.errors import Location, PolicyError
 from hardening.findings import Finding, Origin, Severity
+from hardening.freshness import NO_LIMIT, AgeLimit, parse_age
 from hardening.sourcemap import SourceMap, yaml_source_map, yaml_value_error_line
 from hardening.userfile import read_user_json, read_user_text
 from hardening.validation import validate
@@ -43,6 +44,15 @@ class GateModel(_Strict):
     policy_findings: bool = True
     suppressions: list[str] = Field(default_factory=list)
     baseline_dir: str | None = None
+    # The oldest vulnerability data a scan may use, e.g. "2d" (hardening.freshness).
+    max_db_age: str | None = None
+
+    @field_validator("max_db_age")
+    @classmethod
+    def _check_max_db_age(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_age(value)  # raises ValueError naming the syntax
+        return value
 
     @field_validator("fail_on")
     @classmethod
@@ -123,6 +133,20 @@ class GatePolicy:
     suppressions: tuple[Suppression, ...] = ()
     baseline_dir: Path | None = None
     source: Path | None = None
+    max_db_age: timedelta | None = None  # None: the gate sets no limit on the data's age
+    max_db_age_at: str = ""  # where the gate sets it, "policies/gate.yaml:18" (repository-relative)
+
+    def age_limit(self, override: AgeLimit | None = None) -> AgeLimit:
+        """The limit in force: the command line's (``--max-db-age``) when given, else the gate's.
+
+        One rule, so a workflow can tighten or an offline demo lift the limit without another
+        gate file, and every report says which applied.
+        """
+        if override is not None:
+            return override
+        if self.max_db_age is None:
+            return NO_LIMIT
+        return AgeLimit(self.max_db_age, self.max_db_age_at)
 
 
 @dataclass(frozen=True)
@@ -213,7 +237,18 @@ def load_gate(path: Path, root: Path) -> GatePolicy:
         suppressions=tuple(suppressions),
         baseline_dir=(root / model.baseline_dir) if model.baseline_dir else None,
         source=path,
+        max_db_age=parse_age(model.max_db_age) if model.max_db_age is not None else None,
+        max_db_age_at=_where(path, root, smap.line_of(("max_db_age",))),
     )
+
+
+def _where(path: Path, root: Path, line: int | None) -> str:
+    """A gate line as reports show it: relative to the repository, so no host path leaks in."""
+    try:
+        shown: Path | str = path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        shown = path
+    return str(Location(shown, line))
 
 
 # -- baselines ------------------------------------------------------------------------------

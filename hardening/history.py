@@ -94,6 +94,29 @@ class ScanTool:
 
 
 @dataclass(frozen=True)
+class ScanDb:
+    """The vulnerability data a record's scan read: where it came from and how old it was."""
+
+    source: str  # pulled, built, merged or unknown
+    repository: str | None = None  # a pulled DB's (or a merged DB's base) repository
+    manifest_digest: str | None = None
+    inputs: tuple[str, ...] = ()  # what a built or merged DB was made from
+    next_update: datetime | None = None
+    age_seconds: int | None = None  # the data's age when the scan ran
+
+    def to_json(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "source": self.source,
+            "repository": self.repository,
+            "manifest_digest": self.manifest_digest,
+            "inputs": list(self.inputs) or None,
+            "next_update": _iso(self.next_update) if self.next_update is not None else None,
+            "age_seconds": self.age_seconds,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True)
 class HistoryRecord:
     """What one scan of one image found, and with which tools."""
 
@@ -105,6 +128,7 @@ class HistoryRecord:
     db_date: datetime | None  # when the vulnerability DB was built
     trivy_version: str | None  # the Trivy version, as records have said since the first
     tool: ScanTool | None = None  # the scanner whose findings were counted; absent in old records
+    db: ScanDb | None = None  # the data it scanned against (its date is db_date); absent in old records
 
     def __post_init__(self) -> None:
         for name in ("date", "db_date"):
@@ -122,6 +146,7 @@ class HistoryRecord:
             "db_date": _iso(self.db_date) if self.db_date is not None else None,
             "trivy_version": self.trivy_version,
             **({"tool": {"name": self.tool.name, "version": self.tool.version}} if self.tool else {}),
+            **({"db": self.db.to_json()} if self.db else {}),
         }
 
     def to_line(self) -> str:
@@ -150,6 +175,19 @@ class _ToolModel(_Strict):
     version: _Version
 
 
+# Printable text without control characters, as a repository reference or an input's description.
+_Text = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,1024}$")]
+
+
+class _DbModel(_Strict):
+    source: Literal["pulled", "built", "merged", "unknown"]
+    repository: _Text | None = None
+    manifest_digest: Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")] | None = None
+    inputs: Annotated[list[_Text], Field(max_length=64)] = Field(default_factory=list)
+    next_update: AwareDatetime | None = None
+    age_seconds: _Count | None = None
+
+
 class _RecordModel(_Strict):
     date: AwareDatetime
     image: _ImageName
@@ -160,6 +198,7 @@ class _RecordModel(_Strict):
     db_date: AwareDatetime | None
     trivy_version: _Version | None
     tool: _ToolModel | None = None
+    db: _DbModel | None = None
 
 
 def history_path(history_dir: Path, image: str) -> Path:
@@ -296,6 +335,18 @@ def _parse_line(text: str, path: Path, number: int) -> HistoryRecord:
         db_date=model.db_date.astimezone(UTC) if model.db_date is not None else None,
         trivy_version=model.trivy_version,
         tool=ScanTool(model.tool.name, model.tool.version) if model.tool is not None else None,
+        db=_db(model.db) if model.db is not None else None,
+    )
+
+
+def _db(model: _DbModel) -> ScanDb:
+    return ScanDb(
+        source=model.source,
+        repository=model.repository,
+        manifest_digest=model.manifest_digest,
+        inputs=tuple(model.inputs),
+        next_update=model.next_update.astimezone(UTC) if model.next_update is not None else None,
+        age_seconds=model.age_seconds,
     )
 
 

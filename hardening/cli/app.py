@@ -10,6 +10,7 @@ import click
 
 from hardening import __version__
 from hardening.catalog import CATALOG_NAME, Catalog, load_catalog
+from hardening.freshness import AGE_SYNTAX, NO_LIMIT_WORD, AgeLimit, parse_age
 from hardening.scan.interface import Scanner
 from hardening.scan.registry import DEFAULT_SCANNER, ScannerRegistry, ScannerSettings
 
@@ -66,6 +67,29 @@ trivy_cache_option = click.option(
     envvar="HARDENING_TRIVY_CACHE",
     show_default=True,
     help="Trivy cache directory holding db/ (see `harden db build`) and our result cache.",
+)
+
+
+def _max_db_age(ctx: click.Context, param: click.Parameter, value: str | None) -> AgeLimit | None:
+    if value is None:
+        return None
+    source = ctx.get_parameter_source(param.name or "")
+    origin = "$HARDENING_MAX_DB_AGE" if source is click.core.ParameterSource.ENVIRONMENT else "--max-db-age"
+    if value == NO_LIMIT_WORD:
+        return AgeLimit(None, f"{origin} {NO_LIMIT_WORD}")
+    try:
+        return AgeLimit(parse_age(value), origin)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+max_db_age_option = click.option(
+    "--max-db-age",
+    metavar="AGE",
+    envvar="HARDENING_MAX_DB_AGE",
+    callback=_max_db_age,
+    help=f"The oldest vulnerability data to accept, replacing the gate's max_db_age: {AGE_SYNTAX}. "
+    "Older data exits 3.",
 )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hardening.cli.app import DEFAULT_TRIVY_CACHE, echo, progress_printer
+from hardening.cli.app import DEFAULT_TRIVY_CACHE, Context, echo, pass_ctx, progress_printer
 
 cache_dir_option = click.option(
     "--cache-dir",
@@ -80,19 +80,26 @@ def db_build(advisories: tuple[Path, ...], cache_dir: Path, base_db: Path | None
     metavar="REF",
     envvar="HARDENING_DB_REPOSITORIES",
     help="Where to pull from, in order (repeatable, or $HARDENING_DB_REPOSITORIES separated by spaces, "
-    "e.g. an internal mirror first; default: mirror.gcr.io/aquasec/trivy-db:2, then "
-    "ghcr.io/aquasecurity/trivy-db:2).",
+    "e.g. an internal mirror first). Without either: the catalog's [db] repositories, else "
+    "mirror.gcr.io/aquasec/trivy-db:2, then ghcr.io/aquasecurity/trivy-db:2.",
 )
-def db_pull(cache_dir: Path, repositories: tuple[str, ...]) -> None:
+@pass_ctx
+def db_pull(ctx: Context, cache_dir: Path, repositories: tuple[str, ...]) -> None:
     """Download Trivy's DB artifact, verify it and swap it into the cache.
 
     Repositories are tried in order; a rate limit, server error, unreachable host, missing or
     corrupt artifact moves on to the next, and every attempt is printed. The previous DB stays
     unless a new one is complete and valid. Exit 3 when no repository serves one.
+
+    The list is the first of: --repository, $HARDENING_DB_REPOSITORIES, the catalog's
+    [db] repositories, the defaults — taken whole, never merged.
     """
     from hardening.db.registry import DEFAULT_REPOSITORIES, pull_db
 
-    result = pull_db(cache_dir, list(repositories) or list(DEFAULT_REPOSITORIES), on_line=progress_printer())
+    chosen = list(repositories)
+    if not chosen and ctx.catalog_path.is_file():
+        chosen = list(ctx.catalog.db_repositories)
+    result = pull_db(cache_dir, chosen or list(DEFAULT_REPOSITORIES), on_line=progress_printer())
     identity = result.identity
     state = "already current" if result.cache_hit else "pulled"
     echo(

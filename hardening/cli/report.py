@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from hardening.cli.app import Context, echo, pass_ctx
+from hardening.cli.app import Context, echo, max_db_age_option, pass_ctx
 from hardening.errors import UsageError
+from hardening.freshness import AgeLimit
 from hardening.report.registry import ReportFormat
 
 
@@ -139,6 +140,7 @@ def _format_options(command: Callable[..., None]) -> Callable[..., None]:
     type=click.Path(path_type=Path, file_okay=False),
     help="Append this scan's counts and gate decision to <dir>/<image>.jsonl.",
 )
+@max_db_age_option
 @pass_ctx
 def report(
     ctx: Context,
@@ -146,12 +148,14 @@ def report(
     image: str,
     scan_dir: Path,
     history_dir: Path | None,
+    max_db_age: AgeLimit | None,
     **outputs: Path | None,
 ) -> None:
     """Reports (SARIF, and any other format asked for) and a gate decision for a scan of IMAGE
     made by `harden scan --out`.
 
-    Every output is written before the exit code is decided: exit 1 when the gate fails.
+    Every output is written before the exit code is decided: exit 1 when the gate fails. A scan
+    made with a DB older than the gate's max_db_age is refused (exit 3), nothing written.
     """
     import sys
 
@@ -159,7 +163,9 @@ def report(
     from hardening.run.report import plan_report, report_scan
 
     paths = {fmt: path for fmt in ReportFormat if (path := outputs.get(_dest(fmt))) is not None}
-    plan = plan_report(ctx.catalog, image, scan_dir, outputs=paths, history_dir=history_dir)
+    plan = plan_report(
+        ctx.catalog, image, scan_dir, outputs=paths, history_dir=history_dir, max_db_age=max_db_age
+    )
     outcome = report_scan(plan)
     verdict = "PASS" if outcome.decision.passed else "FAIL"
     echo(f"{image}: {verdict}; SARIF {paths[ReportFormat.SARIF]}")

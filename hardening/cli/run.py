@@ -11,6 +11,7 @@ from hardening.cli.app import (
     Context,
     echo,
     make_scanners,
+    max_db_age_option,
     pass_ctx,
     scanner_option,
     trivy_cache_option,
@@ -18,6 +19,7 @@ from hardening.cli.app import (
 )
 from hardening.cli.build import BuildDisplay
 from hardening.errors import ExitCode
+from hardening.freshness import AgeLimit
 
 
 @click.command()
@@ -29,6 +31,7 @@ from hardening.errors import ExitCode
     "--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True, help="Scan timeout, s."
 )
 @click.option("--record-history", is_flag=True, help="Append each image's counts to scans/history/.")
+@max_db_age_option
 @pass_ctx
 def run(
     ctx: Context,
@@ -38,6 +41,7 @@ def run(
     cache_dir: Path,
     timeout: float,
     record_history: bool,
+    max_db_age: AgeLimit | None,
 ) -> None:
     """Render check, build, check, scan, report, gate and promote the catalog's images.
 
@@ -59,6 +63,7 @@ def run(
         scanners=make_scanners(ctx, scanner_names, trivy),
         options=ScanOptions(cache_dir=cache_dir.expanduser(), timeout=timeout),
         record_history=record_history,
+        max_db_age=max_db_age,
     )
     engine_client = Engine.connect()
     run_dir = new_run_dir(plan.output_dir)

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from hardening.cli.app import Context, echo, make_scanners, pass_ctx, trivy_cache_option, trivy_option
+from hardening.cli.app import (
+    Context,
+    echo,
+    make_scanners,
+    max_db_age_option,
+    pass_ctx,
+    trivy_cache_option,
+    trivy_option,
+)
 from hardening.errors import UsageError
 from hardening.findings import Finding, Severity
+from hardening.freshness import NO_LIMIT, AgeLimit
 from hardening.scan.interface import ScanOptions, ScanResult
 from hardening.scan.registry import DEFAULT_SCANNER
 from hardening.scan.trivy import KNOWN_SCANNERS
@@ -31,6 +41,10 @@ def summary_line(label: str, result: ScanResult, where: Path) -> str:
     tool = result.tool
     updated = tool.db.updated_at if tool.db else None
     db = f", db {updated[:10]}" if updated else ""
+    if tool.db is not None and tool.db.age_seconds is not None:
+        from hardening.freshness import describe_age
+
+        db += f" ({describe_age(timedelta(seconds=tool.db.age_seconds))} old)"
     return (
         f"{label}: {by_severity} ({len(result.findings)} findings, {result.packages} packages; "
         f"{state}, {tool.name.lower()} {tool.version}{db}) → {where}"
@@ -73,6 +87,7 @@ def _counts(findings: tuple[Finding, ...]) -> dict[Severity, int]:
 @click.option("--db-repository", metavar="REPO", help="With --online: where Trivy downloads its DB from.")
 @click.option("--online", is_flag=True, help="Let Trivy use the network (DB download); default is offline.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="Seconds.")
+@max_db_age_option
 @pass_ctx
 def scan(
     ctx: Context,
@@ -86,14 +101,16 @@ def scan(
     db_repository: str | None,
     online: bool,
     timeout: float,
+    max_db_age: AgeLimit | None,
 ) -> None:
     """Scan built candidate images (or --image REF); write scan.json and an SBOM.
 
-    Exits 0 whatever is found (`harden gate` decides); exits 3 when the scan itself fails.
+    Exits 0 whatever is found (`harden gate` decides); exits 3 when the scan itself fails or
+    the DB is older than the gate's max_db_age.
     """
     from hardening.engine.client import Engine
     from hardening.run.store import SCAN_FILE, new_run_dir
-    from hardening.scan.service import ref_dir_name, scan_images, scan_ref
+    from hardening.scan.service import prepare_scanner, ref_dir_name, scan_images, scan_ref
 
     if ref and images:
         raise UsageError("give image names from the catalog or --image REF, not both")
@@ -109,23 +126,42 @@ def scan(
         skip_db_update=not online,
         db_repository=db_repository,
     )
-    # Binary, version and DB are checked before any run directory is created.
+    db_limit = _age_limit(ctx, catalog_images=not ref, override=max_db_age)
+    # Binary, version and DB (its age too) are checked before any run directory is created.
     (scanner,) = make_scanners(ctx, (scanner_name,) if scanner_name else (), trivy)
-    scanner.prepare(options)
+    prepare_scanner(scanner, options, db_limit)
     engine_client = Engine.connect()
     try:
         if ref:
             target_dir = out_dir or new_run_dir(ctx.catalog.output_dir).image_dir(ref_dir_name(ref))
-            result = scan_ref(ref, engine_client, target_dir, options, scanner=scanner)
+            result = scan_ref(ref, engine_client, target_dir, options, scanner=scanner, db_limit=db_limit)
             echo(summary_line(ref, result, target_dir / SCAN_FILE))
             return
         catalog = ctx.catalog
         specs = catalog.select(images)
         run = new_run_dir(catalog.output_dir)
         results = scan_images(
-            specs, engine_client, run, options, output_dir=catalog.output_dir, scanner=scanner
+            specs,
+            engine_client,
+            run,
+            options,
+            output_dir=catalog.output_dir,
+            scanner=scanner,
+            db_limit=db_limit,
         )
         for spec, result in zip(specs, results, strict=True):
             echo(summary_line(spec.name, result, run.image_dir(spec.name) / SCAN_FILE))
     finally:
         engine_client.close()
+
+
+def _age_limit(ctx: Context, *, catalog_images: bool, override: AgeLimit | None) -> AgeLimit:
+    """``--max-db-age``, else the catalog's gate; an image outside any catalog has no gate."""
+    if override is not None:
+        return override
+    if not catalog_images and not ctx.catalog_path.is_file():
+        return NO_LIMIT
+    from hardening.gate import load_gate
+
+    catalog = ctx.catalog
+    return load_gate(catalog.gate, catalog.root).age_limit()

@@ -82,6 +82,10 @@ def read_identity(cache_dir: Path) -> DbIdentity:
         )
     metadata = read_metadata(db_dir / METADATA_NAME)
     pulled = read_pull_record(db_dir)
+    if pulled is not None and _size(db_dir / DB_NAME) != pulled.db_size:
+        # Not the DB that was pulled: something else (Trivy's own downloader, an online scan)
+        # has replaced it since, and left the pull record behind.
+        pulled = None
     repository = manifest_digest = None
     if pulled is not None:
         source = DbSource.PULLED
@@ -96,6 +100,13 @@ def read_identity(cache_dir: Path) -> DbIdentity:
     return DbIdentity(
         source, repository, manifest_digest, metadata.updated_at, metadata.next_update, metadata.parts
     )
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def read_pull_record(db_dir: Path) -> PullRecord | None:

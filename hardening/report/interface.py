@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardening.findings import Finding, SourceLocation, ToolInfo
+from hardening.freshness import AgeLimit
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class ImageReport:
     repo_root: Path | None  # to read the lines findings point at
     # keys of the findings the image's baseline accepts (``Finding.key``); the gate counts none
     baseline: frozenset[tuple[str, ...]] = frozenset()
+    db_limit: AgeLimit | None = None  # the limit on the data's age that was checked; None: not known
 
 
 class Writer(abc.ABC):

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hardening.atomic import write_text_atomic
-from hardening.findings import Finding, Severity
+from hardening.findings import DbIdentity, Finding, Severity, ToolInfo
+from hardening.freshness import AgeLimit, age_of, describe_age, updated_at
 from hardening.report._common import SEVERITIES_DESCENDING, sorted_findings
 from hardening.report.interface import ImageReport, Writer
 
@@ -26,6 +27,8 @@ class ImageSummary:
     findings: tuple[Finding, ...]
     passed: bool | None
     reasons: tuple[str, ...] = ()
+    tools: tuple[ToolInfo, ...] = ()  # only those with a vulnerability DB are described
+    db_limit: AgeLimit | None = None
 
 
 def _cell(text: str) -> str:
@@ -128,13 +131,76 @@ def _image_section(summary: ImageSummary) -> list[str]:
     return lines
 
 
+def _db_origin(db: DbIdentity) -> str:
+    if db.source == "pulled":
+        return f"pulled from {_code(f'{db.repository}@{db.manifest_digest}')}"
+    if db.source == "merged":
+        base = f" {_code(f'{db.repository}@{db.manifest_digest}')}" if db.repository else ""
+        return f"the upstream DB{base} with the organisation's advisories merged into it"
+    if db.source == "built":
+        return f"built from {len(db.inputs)} input{'s' if len(db.inputs) != 1 else ''}, no upstream DB"
+    return "of unknown origin (neither pulled nor built by harden)"
+
+
+def _db_block(tool: ToolInfo, db: DbIdentity) -> list[str]:
+    age = age_of(db, None)
+    if db.updated_at is None:
+        dated = "**the age of its data is unknown**"
+    elif age is None:
+        dated = f"data updated {db.updated_at}"
+    else:
+        dated = f"data updated {db.updated_at}, **{describe_age(age)} old** when scanned"
+    # A DB we build says "next update" ten years ahead only to keep Trivy from replacing it.
+    upcoming = f"; next update {db.next_update}" if db.next_update and db.source != "built" else ""
+    lines = [f"- {_cell(tool.name)} {_cell(tool.version)}: the DB {_db_origin(db)}; {dated}{upcoming}."]
+    lines += [f"  - {_cell(item)}" for item in db.inputs if not item.startswith("base DB ")]
+    return lines
+
+
+def _limit_line(limit: AgeLimit, oldest: DbIdentity | None) -> str:
+    if limit.limit is not None:
+        return f"Age limit: {_cell(limit.describe)}; older data stops the scan."
+    since = f" after {oldest.updated_at}" if oldest is not None and oldest.updated_at else ""
+    return (
+        f"**No limit on the data's age applied** ({_cell(limit.describe)}): these results know "
+        f"nothing of advisories published{since}."
+    )
+
+
+def _data_section(images: Sequence[ImageSummary]) -> list[str]:
+    """Which vulnerability data the scanners read, how old it was, and the limit that applied."""
+    blocks: list[list[str]] = []
+    dated: list[DbIdentity] = []
+    for summary in images:
+        for tool in summary.tools:
+            if tool.db is None:
+                continue
+            block = _db_block(tool, tool.db)
+            if block not in blocks:
+                blocks.append(block)
+                dated.append(tool.db)
+    if not blocks:
+        return []
+    lines = ["", "## Vulnerability data", ""]
+    for block in blocks:
+        lines += block
+    limits = {summary.db_limit for summary in images if summary.db_limit is not None}
+    known = [(moment, db) for db in dated if (moment := updated_at(db)) is not None]
+    oldest = min(known, key=lambda pair: pair[0])[1] if known else None
+    for limit in sorted(limits, key=lambda item: item.describe):
+        lines += ["", _limit_line(limit, oldest)]
+    return lines
+
+
 def render_summary(images: Sequence[ImageSummary]) -> str:
-    """The whole summary: an overview table, then a section per image, images sorted by name."""
+    """The whole summary: an overview table, the data scanned against, then a section per
+    image, images sorted by name."""
     ordered = sorted(images, key=lambda s: (s.image, repr(s.passed), s.reasons))
     lines = ["# Hardening report", ""]
     if not ordered:
         return "\n".join([*lines, "No images were checked.", ""])
     lines += _overview(ordered)
+    lines += _data_section(ordered)
     for summary in ordered:
         lines += ["", *_image_section(summary)]
     return "\n".join(lines) + "\n"
@@ -148,4 +214,6 @@ class MarkdownWriter(Writer):
 
 
 def summary_of(report: ImageReport) -> ImageSummary:
-    return ImageSummary(report.image, report.findings, report.passed, report.reasons)
+    return ImageSummary(
+        report.image, report.findings, report.passed, report.reasons, report.tools, report.db_limit
+    )

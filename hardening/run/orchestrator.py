@@ -178,4 +178,5 @@ def _report_of(plan: RunPlan, outcome: ImageOutcome) -> ImageReport:
         fallback_location=outcome.image.fallback_location,
         repo_root=plan.root,
         baseline=outcome.image.baseline,
+        db_limit=plan.db_limit,
     )

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hardening.errors import OutputError
-from hardening.findings import Origin, ToolInfo
+from hardening.findings import DbIdentity, Origin, ToolInfo
 from hardening.gate import GateDecision
-from hardening.history import GateResult, HistoryRecord, ScanTool, SeverityCounts, append_record
+from hardening.history import GateResult, HistoryRecord, ScanDb, ScanTool, SeverityCounts, append_record
 from hardening.report.interface import ImageReport
 from hardening.report.markdown import render_summary, summary_of
 from hardening.report.registry import ReportFormat, Scope
@@ -59,8 +59,24 @@ def record_history(
         db_date=_parse_time(tool.db.updated_at if tool.db else None),
         trivy_version=tool.version if tool.name == _TRIVY else None,
         tool=ScanTool(tool.name, tool.version),
+        db=_scan_db(tool.db) if tool.db is not None else None,
     )
     append_record(history_dir, record)
+
+
+def _scan_db(db: DbIdentity) -> ScanDb | None:
+    """The DB's provenance and age for the history; None when nothing beyond its date is known."""
+    known = (db.source, db.repository, db.manifest_digest, db.next_update, db.age_seconds)
+    if all(value is None for value in known) and not db.inputs:
+        return None
+    return ScanDb(
+        source=db.source or "unknown",
+        repository=db.repository,
+        manifest_digest=db.manifest_digest,
+        inputs=db.inputs,
+        next_update=_parse_time(db.next_update),
+        age_seconds=db.age_seconds,
+    )
 
 
 def _parse_time(text: str | None) -> datetime | None:

@@ -2,8 +2,9 @@
 
 ``plan_run`` reads and checks the catalog's selection, every rendering (drift included), every
 policy, the gate with its suppressions, every baseline, and prepares every scanner (binary,
-version, DB). Bad input stops here with exit 2, a missing tool or DB with exit 3 — before a run
-directory exists, before anything is built or tagged. The stages then take what they need from
+version, DB) and checks that each DB is no older than the gate's ``max_db_age``. Bad input stops
+here with exit 2, a missing tool or a missing or stale DB with exit 3 — before a run directory
+exists, before anything is built or tagged. The stages then take what they need from
 the frozen ``RunPlan`` and never read those files again.
 """
 
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from hardening.catalog import Catalog, ImageSpec
 from hardening.errors import UsageError
 from hardening.findings import SourceLocation, ToolInfo
+from hardening.freshness import NO_LIMIT, AgeLimit, require_fresh
 from hardening.gate import GatePolicy, load_baseline, load_gate
 from hardening.policy.config import Policy, load_policies
 from hardening.render import RenderedDockerfile, render_checked
@@ -57,6 +59,7 @@ class RunPlan:
     scan_options: ScanOptions
     record_history: bool = False
     today: date | None = None  # the gate's "today" for suppression expiry; None: the real one
+    db_limit: AgeLimit = NO_LIMIT  # the limit on the data's age that was checked, for the reports
 
     @property
     def history_dir(self) -> Path:
@@ -100,19 +103,28 @@ def plan_run(
     options: ScanOptions,
     record_history: bool = False,
     today: date | None = None,
+    max_db_age: AgeLimit | None = None,
 ) -> RunPlan:
-    """Validate every input of a run; inputs first (exit 2), then the tools (exit 3)."""
+    """Validate every input of a run; inputs first (exit 2), then the tools (exit 3).
+
+    ``max_db_age`` (the command line's) replaces the gate's limit on the data's age.
+    """
     specs = catalog.select(list(names))
     gate = load_gate(catalog.gate, catalog.root)
     images = tuple(plan_image(spec, catalog.root, gate) for spec in specs)
+    planned = prepare_scanners(scanners, options)
+    db_limit = gate.age_limit(max_db_age)
+    cache = str(options.cache_dir) if options.cache_dir else None
+    require_fresh([p.tool for p in planned], db_limit, now=datetime.now(UTC), cache_dir=cache)
     return RunPlan(
         root=catalog.root,
         output_dir=catalog.output_dir,
         source=catalog.source,
         images=images,
         gate=gate,
-        scanners=prepare_scanners(scanners, options),
+        scanners=planned,
         scan_options=options,
         record_history=record_history,
         today=today,
+        db_limit=db_limit,
     )

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from hardening.catalog import Catalog, ImageSpec
 from hardening.errors import Location, ReportInputError
 from hardening.findings import HARDENING_TOOL, DbIdentity, Finding, Severity, ToolInfo, with_tool
+from hardening.freshness import NO_LIMIT, AgeLimit, require_fresh, with_age
 from hardening.gate import GateDecision, GatePolicy, load_gate
 from hardening.locate import Locator
 from hardening.render import RenderedDockerfile, render_checked
@@ -50,6 +51,7 @@ class ReportPlan:
     outputs: Mapping[ReportFormat, Path]
     history_dir: Path | None
     root: Path
+    db_limit: AgeLimit = NO_LIMIT
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,22 @@ def plan_report(
     outputs: Mapping[ReportFormat, Path],
     history_dir: Path | None,
     today: date | None = None,
+    max_db_age: AgeLimit | None = None,
 ) -> ReportPlan:
-    """Every input of the report, read and validated before anything is written."""
+    """Every input of the report, read and validated before anything is written.
+
+    A scan whose DB was older than the gate allows when it scanned is refused (exit 3), as
+    `harden scan` would have refused to make it; ``max_db_age`` replaces the gate's limit.
+    """
     (spec,) = catalog.select([image])
     gate = load_gate(catalog.gate, catalog.root)
     # The policy findings come recorded in check.json: the image's policy files are not read.
     rendered = render_checked(spec, catalog.root)
     baseline = load_image_baseline(spec, gate)
     scans = tuple(_scan_record(path) for path in scan_records(scan_dir))
+    db_limit = gate.age_limit(max_db_age)
+    for scan in scans:
+        require_fresh([scan.tool], db_limit, now=None, what=f" of {scan.path}")
     check: tuple[Severity, tuple[Finding, ...]] = (Severity.HIGH, ())
     check_file = scan_dir / CHECK_FILE
     if check_file.is_file():
@@ -81,7 +91,17 @@ def plan_report(
         findings = parse_findings(doc.get("findings"), source=check_file)
         check = (Severity.parse(str(doc.get("fail_level", "high"))), with_tool(findings, HARDENING_TOOL.name))
     return ReportPlan(
-        spec, rendered, baseline, gate, today, scans, check, dict(outputs), history_dir, catalog.root
+        spec,
+        rendered,
+        baseline,
+        gate,
+        today,
+        scans,
+        check,
+        dict(outputs),
+        history_dir,
+        catalog.root,
+        db_limit,
     )
 
 
@@ -106,6 +126,7 @@ def report_scan(plan: ReportPlan) -> ReportOutcome:
         fallback_location=fallback_location(image),
         repo_root=plan.root,
         baseline=plan.baseline,
+        db_limit=plan.db_limit,
     )
     write_report_files(plan.outputs, report)
     if plan.history_dir is not None:
@@ -132,6 +153,17 @@ def _text(doc: Any, key: str, path: Path, field: str) -> str:
     return value
 
 
+def _scanned_at(doc: dict[str, Any]) -> datetime | None:
+    text = doc.get("scanned_at")
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() is not None else None
+
+
 def _scan_record(path: Path) -> ScanRecord:
     """A scan record and its findings, validated; findings are marked with the record's tool."""
     doc = _record(path)
@@ -145,12 +177,17 @@ def _scan_record(path: Path) -> ScanRecord:
     db_doc = tool_doc.get("db")
     db = None
     if db_doc is not None:
-        if not isinstance(db_doc, dict) or not all(isinstance(v, str) for v in db_doc.values()):
-            raise ReportInputError("expected an object of strings", location=Location(path, None, "tool.db"))
-        unknown = sorted(set(db_doc) - {"updated_at", "next_update", "digest"})
-        if unknown:
-            raise ReportInputError("unknown field", location=Location(path, None, f"tool.db.{unknown[0]}"))
-        db = DbIdentity(**db_doc)
+        try:
+            db = DbIdentity.from_json(db_doc)
+        except ValueError as error:
+            field, _, problem = str(error).partition(": ")
+            raise ReportInputError(
+                problem, location=Location(path, None, f"tool.db.{field}" if field else "tool.db")
+            ) from None
+        scanned_at = _scanned_at(doc)
+        if db.age_seconds is None and scanned_at is not None:
+            # A record from before records said the age: the age at its scan time is known.
+            db = with_age(db, scanned_at)
     tool = ToolInfo(
         _text(tool_doc, "name", path, "tool"),
         _text(tool_doc, "version", path, "tool"),

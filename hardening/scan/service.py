@@ -19,6 +19,8 @@ from hardening.atomic import write_json
 from hardening.catalog import ImageSpec
 from hardening.engine.saved import TAR_NAME, private_dir, require_image, save_image
 from hardening.errors import ScannerError
+from hardening.findings import DbIdentity
+from hardening.freshness import NO_LIMIT, AgeLimit, require_fresh
 from hardening.run.store import SBOM_FILE, SCAN_FILE, RunDir, require_build
 from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
 
@@ -36,12 +38,13 @@ def scan_images(
     *,
     output_dir: Path,
     scanner: Scanner,
+    db_limit: AgeLimit = NO_LIMIT,
 ) -> list[ScanResult]:
     """Scan the latest candidate of every image; the first fault stops the run."""
     # Every image must have a build before anything is scanned: a half-scanned catalog is a
     # result nobody asked for.
     builds = [(spec, require_build(output_dir, spec.name)) for spec in specs]
-    scanner.prepare(options)
+    prepare_scanner(scanner, options, db_limit)
     results: list[ScanResult] = []
     for spec, build in builds:
         info = engine.image(build.candidate_ref)
@@ -55,7 +58,15 @@ def scan_images(
         out_dir = run.image_dir(spec.name)
         extra = {"build_run": build.run.run_id}
         result = _scan_one(
-            scanner, engine, spec.name, build.candidate_ref, build.image_id, out_dir, options, extra=extra
+            scanner,
+            engine,
+            spec.name,
+            build.candidate_ref,
+            build.image_id,
+            out_dir,
+            options,
+            extra=extra,
+            db_limit=db_limit,
         )
         results.append(result)
     return results
@@ -68,11 +79,19 @@ def scan_ref(
     options: ScanOptions,
     *,
     scanner: Scanner,
+    db_limit: AgeLimit = NO_LIMIT,
 ) -> ScanResult:
     """Scan any local image by reference (outside the catalog)."""
     info = require_image(engine, ref)
-    scanner.prepare(options)
-    return _scan_one(scanner, engine, ref, ref, info.id, out_dir, options, extra={})
+    prepare_scanner(scanner, options, db_limit)
+    return _scan_one(scanner, engine, ref, ref, info.id, out_dir, options, extra={}, db_limit=db_limit)
+
+
+def prepare_scanner(scanner: Scanner, options: ScanOptions, db_limit: AgeLimit = NO_LIMIT) -> None:
+    """The scanner checked, and its DB young enough, before any image is saved."""
+    tool = scanner.prepare(options)
+    cache = str(options.cache_dir) if options.cache_dir else None
+    require_fresh([tool], db_limit, now=datetime.now(UTC), cache_dir=cache)
 
 
 def ref_dir_name(ref: str) -> str:
@@ -90,6 +109,7 @@ def _scan_one(
     options: ScanOptions,
     *,
     extra: dict[str, str],
+    db_limit: AgeLimit,
 ) -> ScanResult:
     record = out_dir / SCAN_FILE
     # A scan.json from an earlier attempt in the same directory would read as this scan's result.
@@ -103,6 +123,9 @@ def _scan_one(
         if result is None:
             save_image(engine, ref, target.tar_path)
             result = scanner.scan(target, options)
+    # Again with the DB the scan did use: an online scan learns its DB only now.
+    cache = str(options.cache_dir) if options.cache_dir else None
+    require_fresh([result.tool], db_limit, now=datetime.now(UTC), cache_dir=cache)
     write_scan_record(record, image, ref, image_id, result, options, scanner=scanner.name, extra=extra)
     return result
 
@@ -122,9 +145,12 @@ def write_scan_record(
 
     ``tool`` says which tool, version and data; ``<scanner>_version`` and ``db_updated_at``
     repeat two of its fields under the names records had before there was more than one
-    scanner, for the readers of those records.
+    scanner, for the readers of those records. The other ``db_*`` fields repeat where the data
+    came from (source, repository, manifest digest, inputs, next update) for the readers of flat
+    fields, the release's gate record among them; each is written only when known.
     """
     tool = result.tool
+    provenance = _flat_db_fields(tool.db) if tool.db is not None else {}
     document = {
         "schema_version": SCAN_SCHEMA_VERSION,
         "image": image,
@@ -134,6 +160,7 @@ def write_scan_record(
         "tool": tool.to_json(),
         f"{scanner}_version": tool.version,
         "db_updated_at": tool.db.updated_at if tool.db is not None else None,
+        **provenance,
         "scanned_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "scanners": list(options.scanners),
         "offline": options.offline,
@@ -144,3 +171,14 @@ def write_scan_record(
         "findings": [finding.to_json() for finding in result.findings],
     }
     write_json(path, document)
+
+
+def _flat_db_fields(db: DbIdentity) -> dict[str, object]:
+    values: dict[str, object] = {
+        "db_next_update": db.next_update,
+        "db_source": db.source,
+        "db_repository": db.repository,
+        "db_manifest_digest": db.manifest_digest,
+        "db_inputs": list(db.inputs) or None,
+    }
+    return {key: value for key, value in values.items() if value is not None}

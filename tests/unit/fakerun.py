@@ -211,7 +211,16 @@ def scanner_findings() -> tuple[Finding, ...]:
     )
 
 
-TOOL = ToolInfo("Trivy", "0.76.0", "https://trivy.dev", DbIdentity(updated_at="2026-05-30T00:00:00Z"))
+# A pulled DB, as `harden db pull` records it, 25 hours old when it was used.
+DB = DbIdentity(
+    updated_at="2026-05-30T00:00:00Z",
+    next_update="2026-05-31T00:00:00Z",
+    source="pulled",
+    repository="ghcr.io/aquasecurity/trivy-db:2",
+    manifest_digest="sha256:" + "d" * 64,
+    age_seconds=25 * 3600,
+)
+TOOL = ToolInfo("Trivy", "0.76.0", "https://trivy.dev", DB)
 
 
 class FakeScanner(Scanner):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hardening.errors import Location, ReportInputError
-from hardening.findings import Acceptance, Finding, Origin, Severity, SourceLocation, acceptance
+from hardening.findings import Acceptance, DbIdentity, Finding, Origin, Severity, SourceLocation, acceptance
 from hardening.report import github_rules as limits
 from hardening.report._common import sorted_findings, usable_cvss
 from hardening.report.sarif.fingerprint import fingerprint_base
@@ -184,10 +184,13 @@ def _build_run(
         notification = {"message": {"text": note}, "descriptor": {"id": "results-truncated"}}
         run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": [notification]}]
     run["originalUriBaseIds"] = {SRCROOT: {"description": {"text": "The root of the repository checkout."}}}
+    properties: dict[str, Any] = {}
+    if tool.db is not None:
+        properties["vulnerabilityDatabase"] = _database(tool.db)
     left_out = run_of.left_out
     if dropped or (left_out and any(left_out.values())):
         truncated = bool(dropped)
-        run["properties"] = bag(
+        properties |= bag(
             truncated=True if truncated else None,
             resultLimit=max_results if truncated else None,
             totalFindings=len(located) if truncated else None,
@@ -195,6 +198,8 @@ def _build_run(
             omittedBySeverity=omitted if truncated else None,
             **_left_out_properties(left_out),
         )
+    if properties:
+        run["properties"] = properties
     run["results"] = results
     return run
 
@@ -214,6 +219,20 @@ def _left_out_properties(left_out: Mapping[Acceptance, int] | None) -> dict[str,
         "acceptedResultsLeftOut": {kind.value: left_out[kind] for kind in Acceptance},
         "acceptedResultsNote": LEFT_OUT_NOTE,
     }
+
+
+def _database(db: DbIdentity) -> dict[str, Any]:
+    """The data the tool matched against: where it came from and how old it was at scan time."""
+    return bag(
+        source=db.source,
+        repository=db.repository,
+        manifestDigest=db.manifest_digest,
+        inputs=list(db.inputs) or None,
+        updatedAt=db.updated_at,
+        nextUpdate=db.next_update,
+        ageSecondsAtScan=db.age_seconds,
+        contentDigest=db.digest,
+    )
 
 
 def _driver(tool: ToolInfo, rules: list[dict[str, Any]]) -> dict[str, Any]:

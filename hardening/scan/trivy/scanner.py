@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hardening.atomic import write_bytes_atomic
 from hardening.errors import ScannerError
-from hardening.findings import DbIdentity, ToolInfo, with_tool
+from hardening.findings import ToolInfo, with_tool
+from hardening.freshness import with_age
 from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
 from hardening.scan.trivy.binary import check_version, resolve_binary
-from hardening.scan.trivy.db import DbState, check_db, read_db_updated_at
+from hardening.scan.trivy.db import DbState, check_db, read_db_after_online_scan
 from hardening.scan.trivy.process import hard_timeout, run_checked, workdir
 
 KNOWN_SCANNERS = ("vuln", "secret", "misconfig")
@@ -45,8 +47,11 @@ def trivy_default_cache_dir() -> Path:
     return Path(base) / "trivy"
 
 
-def tool_info(version: str, db: DbState | None) -> ToolInfo:
-    identity = DbIdentity(updated_at=db.updated_at, digest=db.digest) if db is not None else None
+def tool_info(version: str, db: DbState | None, *, now: datetime | None = None) -> ToolInfo:
+    """Trivy as records name it; with ``now``, the DB's age at that moment (the scan's) too."""
+    identity = db.identity() if db is not None else None
+    if identity is not None and now is not None:
+        identity = with_age(identity, now)
     return ToolInfo(TOOL_NAME, version, INFORMATION_URI, identity)
 
 
@@ -189,10 +194,10 @@ class TrivyScanner(Scanner):
             if sbom is not None and options.sbom_path is not None:
                 write_bytes_atomic(options.sbom_path, sbom)
         if db is None:  # Trivy may have downloaded a DB during an online scan
-            db = DbState(updated_at=read_db_updated_at(cache_dir), digest=None)
+            db = read_db_after_online_scan(cache_dir)
         return ScanResult(
             findings=with_tool(parsed.findings, TOOL_NAME),
-            tool=tool_info(version, db),
+            tool=tool_info(version, db, now=datetime.now(UTC)),
             report_path=report_path,
             sbom_path=options.sbom_path if sbom is not None else None,
             cached=False,
@@ -276,9 +281,10 @@ class TrivyScanner(Scanner):
             return None
         if sbom is not None and options.sbom_path is not None:
             write_bytes_atomic(options.sbom_path, sbom)
+        # The result stands for a scan now, with this DB: its age is today's.
         return ScanResult(
             findings=with_tool(parsed.findings, TOOL_NAME),
-            tool=tool_info(version, db),
+            tool=tool_info(version, db, now=datetime.now(UTC)),
             report_path=entry,
             sbom_path=options.sbom_path if sbom is not None else None,
             cached=True,
