@@ -92,8 +92,16 @@ def _scan_cache(cache_dir: Path) -> dict[str, tuple[int, int, int]]:
     return entries
 
 
-def _harden_run(output_dir: Path, cache_dir: Path) -> RunRecord:
+def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HARDENING_", "GITHUB_"))}
+    # The DB is built from advisories/, dated by their `modified`: older than the gate's
+    # max_db_age, which tests/trivy/test_db_age_real.py holds to.
+    env["HARDENING_MAX_DB_AGE"] = "none"
+    return env
+
+
+def _harden_run(output_dir: Path, cache_dir: Path) -> RunRecord:
+    env = _env()
     harden = [sys.executable, "-m", "hardening", "--catalog", str(REPO_ROOT / "hardening.toml")]
     argv = [*harden, "--output-dir", str(output_dir), "run", "--cache-dir", str(cache_dir)]
     head = _head()
@@ -277,7 +285,7 @@ def test_expected_findings_on_the_shipped_images(runs: TwoRuns) -> None:
 
 
 def _harden(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HARDENING_", "GITHUB_"))}
+    env = _env()
     harden = [sys.executable, "-m", "hardening", "--catalog", str(REPO_ROOT / "hardening.toml")]
     return subprocess.run(
         [*harden, *argv], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT

@@ -341,7 +341,9 @@ def test_harden_invocations_parse_against_the_cli(monkeypatch: pytest.MonkeyPatc
         "REGISTRY": "registry.example",
         "OUT": str(tmp_path),
         "TRIVY_CACHE": str(tmp_path / "trivy"),
+        "RUNNER_TEMP": str(tmp_path),
     }
+    (tmp_path / "upstream-db").mkdir()  # pulled before the merge names it
     calls = [
         (where, [re.sub(r"\$(\w+)", lambda m: values.get(m[1], m[0]), word) for word in words])
         for where, words in _harden_invocations()
