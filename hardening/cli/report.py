@@ -17,17 +17,29 @@ from hardening.report.registry import ReportFormat
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
 @click.option(
+    "--pair",
+    "pairs",
+    multiple=True,
+    metavar="OLD_IMAGE=NEW_IMAGE",
+    help="Compare two differently named images, e.g. a naive image with its hardened replacement "
+    "(repeatable). Other images are compared by name.",
+)
+@click.option(
     "--json", "json_out", type=click.Path(path_type=Path, dir_okay=False), help="Also write JSON here."
 )
 @click.option(
     "--markdown", "md_out", type=click.Path(path_type=Path, dir_okay=False), help="Also write Markdown."
 )
-def diff(old: Path, new: Path, json_out: Path | None, md_out: Path | None) -> None:
-    """Fixed, new and unchanged findings between two run directories or two SARIF files."""
-    from hardening.atomic import write_json, write_text_atomic
-    from hardening.diff import diff_findings, diff_json, diff_markdown, load_findings
+def diff(old: Path, new: Path, pairs: tuple[str, ...], json_out: Path | None, md_out: Path | None) -> None:
+    """Fixed, new and unchanged findings between two run directories or two SARIF files.
 
-    result = diff_findings(load_findings(old), load_findings(new))
+    Only images both sides looked at are compared; the others are listed as added or removed.
+    """
+    from hardening.atomic import write_json, write_text_atomic
+    from hardening.diff import diff_findings, diff_json, diff_markdown, load_side, parse_pair
+
+    paired = [parse_pair(text) for text in pairs]
+    result = diff_findings(load_side(old), load_side(new), pairs=paired)
     text = diff_markdown(result, str(old), str(new))
     if json_out:
         write_json(json_out, diff_json(result, str(old), str(new)), sort_keys=False)
