@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/inspect_facts.py [--runs 5] [--image python-secure] [--image postgres-secure]
 
-What is compared, per catalog image (`docker save` of `<repository>:candidate`, built with
-`harden build` when missing):
+What is compared, per catalog image (`docker save` of its candidate,
+`<repository>:candidate[-<variant>]`, built with `harden build` when missing):
 
 * ours (`ours` in `inspect_facts_ours.py`): the catalog and the image's policies loaded and
   validated, `hardening.inspect.cache.inspect_cached` (dpkg packages, Python distributions of
@@ -152,7 +152,7 @@ def bench_image(image: str, work: Path, cache: Path, runs: int) -> Figures:
     catalog = load_catalog(REPO_ROOT / "hardening.toml")
     (spec,) = catalog.select([image])
     names = sorted(binary_names(load_policies(catalog.root, spec.policies)))
-    reference = f"{spec.repository}:candidate"
+    reference = spec.candidate_ref
     ensure_candidate(image, reference)
     tar = work / f"{image}.tar"
     subprocess.run(["docker", "save", "-o", str(tar), reference], check=True, timeout=TIMEOUT)

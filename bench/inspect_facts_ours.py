@@ -36,7 +36,7 @@ def ours(tar: Path, image: str, cache_dir: Path | None) -> dict[str, int]:
     policy = load_policies(catalog.root, spec.policies)
     facts = inspect_cached(
         tar,
-        reference=f"{spec.repository}:candidate",
+        reference=spec.candidate_ref,
         binary_names=binary_names(policy),
         cache_dir=cache_dir,
     )
