@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from hardening.catalog_schema import BaseModelSpec, CatalogModel, ImageModel, VariantModel
 
 CATALOG_NAME = "hardening.toml"
+# project.output_dir when the catalog does not set it, relative to the catalog's directory (the
+# schema's default; a test holds the two equal). Without a catalog, relative to the working directory.
+DEFAULT_OUTPUT_DIR = "scans"
 # The one tag a build writes (a variant: candidate-<first tag>); release tags are moved to the
 # candidate after the gate passed.
 CANDIDATE_TAG = "candidate"

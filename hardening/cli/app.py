@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from hardening import __version__
-from hardening.catalog import CATALOG_NAME, Catalog, load_catalog
+from hardening.catalog import CATALOG_NAME, DEFAULT_OUTPUT_DIR, Catalog, load_catalog
 from hardening.freshness import AGE_SYNTAX, NO_LIMIT_WORD, AgeLimit, parse_age
 from hardening.scan.interface import Scanner
 from hardening.scan.registry import DEFAULT_SCANNER, ScannerRegistry, ScannerSettings
@@ -33,11 +33,15 @@ class Context:
         verbose: bool,
         output_dir: Path | None = None,
         registries: Registries | None = None,
+        *,
+        catalog_given: bool = True,
     ) -> None:
         self.catalog_path = catalog_path
         self.verbose = verbose
         self.output_dir = output_dir
         self.registries = registries or Registries.default()
+        # whether --catalog or $HARDENING_CATALOG named the catalog (else the default name)
+        self.catalog_given = catalog_given
         self._catalog: Catalog | None = None
 
     @property
@@ -48,6 +52,19 @@ class Context:
                 catalog = replace(catalog, output_dir=self.output_dir.expanduser().resolve())
             self._catalog = catalog
         return self._catalog
+
+    def output_dir_outside_catalog(self) -> Path:
+        """Where a command about an image outside the catalog (``--image REF``) writes runs.
+
+        ``--output-dir``; else the catalog's output directory; else, when no catalog was named
+        and there is none here, ``scans/`` in the working directory: such a command needs no
+        repository. A catalog that was named but cannot be read is still an error.
+        """
+        if self.output_dir is not None:
+            return self.output_dir.expanduser().resolve()
+        if self.catalog_given or self.catalog_path.is_file():
+            return self.catalog.output_dir
+        return Path(DEFAULT_OUTPUT_DIR).resolve()
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -146,4 +163,5 @@ def cli(ctx: click.Context, catalog_path: Path, output_dir: Path | None, verbose
     """
     # `main(registries=…)` hands its registries in as the initial object.
     registries = ctx.obj if isinstance(ctx.obj, Registries) else None
-    ctx.obj = Context(catalog_path, verbose, output_dir, registries)
+    given = ctx.get_parameter_source("catalog_path") is not click.core.ParameterSource.DEFAULT
+    ctx.obj = Context(catalog_path, verbose, output_dir, registries, catalog_given=given)

@@ -133,7 +133,8 @@ def scan(
     engine_client = Engine.connect()
     try:
         if ref:
-            target_dir = out_dir or new_run_dir(ctx.catalog.output_dir).image_dir(ref_dir_name(ref))
+            # no catalog is needed to scan an image by reference, from any directory
+            target_dir = out_dir or new_run_dir(ctx.output_dir_outside_catalog()).image_dir(ref_dir_name(ref))
             result = scan_ref(ref, engine_client, target_dir, options, scanner=scanner, db_limit=db_limit)
             echo(summary_line(ref, result, target_dir / SCAN_FILE))
             return

@@ -236,6 +236,30 @@ def test_cli_scan_of_an_image(db_cache: Path, setuptools_image: str, trivy: Path
     assert "cached, trivy 0.76." in again.stdout
 
 
+def test_cli_scan_of_an_image_needs_no_catalog_and_no_out(
+    db_cache: Path, setuptools_image: str, tmp_path: Path
+) -> None:
+    """From a directory without hardening.toml, with the defaults (the venv's Trivy, a new run
+    directory under ./scans): what an operator types on any machine."""
+    cache = fresh_cache(db_cache, tmp_path)
+    elsewhere = tmp_path / "anywhere"
+    elsewhere.mkdir()
+    result = harden("scan", "--image", TEST_TAG, "--cache-dir", str(cache), cwd=elsewhere)
+    assert result.returncode == ExitCode.OK, result.stdout + result.stderr
+    name = TEST_TAG.replace("/", "_").replace(":", "_")
+    # one run directory (and the `latest` link to it)
+    (written,) = {path.resolve() for path in elsewhere.glob(f"scans/runs/*/{name}/{SCAN_FILE}")}
+    assert result.stdout.rstrip().endswith(f"→ {written}")
+    assert json.loads(written.read_text())["image_id"] == setuptools_image
+    # a catalog that is named but missing is still an error, and nothing is written for it
+    named = harden(
+        "--catalog", "missing.toml", "scan", "--image", TEST_TAG, "--cache-dir", str(cache), cwd=tmp_path
+    )
+    assert named.returncode == ExitCode.BAD_INPUT, named.stdout + named.stderr
+    assert "missing.toml" in named.stderr
+    assert not (tmp_path / "scans").exists()
+
+
 def test_cli_without_db_exits_3(setuptools_image: str, trivy: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

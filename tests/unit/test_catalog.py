@@ -153,3 +153,10 @@ def test_the_schema_reads_the_variable_values_the_catalog_holds() -> None:
     from hardening import catalog, catalog_schema
 
     assert catalog_schema.VarValue == catalog.VarValue
+
+
+def test_the_default_output_dir_is_the_schemas() -> None:
+    """Commands about images outside any catalog write where a catalog's default would."""
+    from hardening import catalog, catalog_schema
+
+    assert catalog_schema.ProjectModel().output_dir == catalog.DEFAULT_OUTPUT_DIR
