@@ -35,6 +35,9 @@ class Severity(enum.IntEnum):
 class Origin(enum.Enum):
     POLICY = "policy"
     SCANNER = "scanner"
+    # What the package archive has that the image lacks (a pending update): neither a policy
+    # violation nor a vulnerability match, and the gate judges it by age, not by severity.
+    ARCHIVE = "archive"
 
 
 DB_SOURCES = ("pulled", "built", "merged", "unknown")

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hardening.errors import Location, PolicyError
 from hardening.findings import Finding, Origin, Severity
 from hardening.freshness import NO_LIMIT, AgeLimit, parse_age
+from hardening.pending.rule import pending_reasons
 from hardening.sourcemap import SourceMap, yaml_source_map, yaml_value_error_line
 from hardening.userfile import read_user_json, read_user_text
 from hardening.validation import validate
@@ -53,6 +54,9 @@ class GateModel(_Strict):
         if value is not None:
             parse_age(value)  # raises ValueError naming the syntax
         return value
+
+    # Pending updates (the Debian archive has a newer version): see hardening/pending/rule.py.
+    max_pending_security_days: int | None = Field(default=None, ge=0)
 
     @field_validator("fail_on")
     @classmethod
@@ -148,6 +152,8 @@ class GatePolicy:
             return NO_LIMIT
         return AgeLimit(self.max_db_age, self.max_db_age_at)
 
+    max_pending_security_days: int | None = None
+
 
 @dataclass(frozen=True)
 class GateDecision:
@@ -239,6 +245,7 @@ def load_gate(path: Path, root: Path) -> GatePolicy:
         source=path,
         max_db_age=parse_age(model.max_db_age) if model.max_db_age is not None else None,
         max_db_age_at=_where(path, root, smap.line_of(("max_db_age",))),
+        max_pending_security_days=model.max_pending_security_days,
     )
 
 
@@ -305,7 +312,11 @@ def decide(
     today: date | None = None,
     baseline: frozenset[tuple[str, ...]] = frozenset(),
     max_listed: int = 20,
+    pending_findings: Sequence[Finding] = (),
+    pending_checked: bool = False,
 ) -> GateDecision:
+    """``pending_findings`` come from the update sources (``hardening.pending``), judged by age;
+    ``pending_checked`` says whether any source looked at all."""
     today = today or date.today()
     reasons: list[str] = []
     for suppression in policy.suppressions:
@@ -317,7 +328,8 @@ def decide(
     marked: list[Finding] = []
     failing: list[Finding] = []
     suppressed = baselined = 0
-    for finding in [*scanner_findings, *policy_findings]:
+    pending_open: list[Finding] = []
+    for finding in [*scanner_findings, *policy_findings, *pending_findings]:
         active = [s for s in policy.suppressions if s.matches(finding) and not s.expired(today)]
         if active:
             suppressed += 1
@@ -330,6 +342,9 @@ def decide(
         if finding.origin is Origin.POLICY:
             if policy.policy_findings and finding.severity >= policy_fail_level:
                 failing.append(finding)
+            continue
+        if finding.origin is Origin.ARCHIVE:
+            pending_open.append(finding)  # judged by age below, never by severity
             continue
         if policy.only_fixable and not finding.fixable:
             continue
@@ -360,6 +375,14 @@ def decide(
     reasons.extend(f"  {_describe(f)}" for f in failing[:max_listed])
     if len(failing) > max_listed:
         reasons.append(f"  … and {len(failing) - max_listed} more")
+    reasons.extend(
+        pending_reasons(
+            pending_open,
+            checked=pending_checked,
+            max_days=policy.max_pending_security_days,
+            max_listed=max_listed,
+        )
+    )
     return GateDecision(
         image=image,
         passed=not reasons,

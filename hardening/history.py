@@ -210,9 +210,20 @@ def append_record(history_dir: Path, record: HistoryRecord) -> Path:
     # Round-trip through the reader's model so that nothing the reader would reject is written.
     _parse_line(record.to_line(), Path(f"<record for {record.image}>"), 1)
     path = history_path(history_dir, record.image)
-    data = record.to_line().encode("ascii")  # read-write: the torn-line check below reads the last byte
+    append_line(path, record.to_line().encode("ascii"))
+    return path
+
+
+def append_line(path: Path, data: bytes) -> None:
+    """Append one whole line (``data`` ends with a newline) to a history file, durably.
+
+    One ``write(2)`` on an ``O_APPEND`` descriptor under an exclusive lock; a file whose last
+    line is torn is refused rather than glued onto.
+    """
+    directory = path.parent
+    # read-write: the torn-line check below reads the last byte
     try:
-        history_dir.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as exc:
         raise OutputError(f"cannot open {path} for appending: {exc}") from exc
@@ -240,8 +251,7 @@ def append_record(history_dir: Path, record: HistoryRecord) -> Path:
     finally:
         os.close(fd)
     if size == 0:
-        _fsync_dir(history_dir)  # a new file's directory entry must survive a crash too
-    return path
+        _fsync_dir(directory)  # a new file's directory entry must survive a crash too
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ MIRROR_LABEL = f"{LABEL_PREFIX}.mirror"
 
 _DPKG_STATUS = "/var/lib/dpkg/status"
 _DPKG_STATUS_DIR = "/var/lib/dpkg/status.d/"
+_DPKG_INFO = "/var/lib/dpkg/info/"
 _OS_RELEASE = ("/etc/os-release", "/usr/lib/os-release")
 _SOURCES_LIST = "/etc/apt/sources.list"
 _SOURCES_DIR = "/etc/apt/sources.list.d/"
@@ -52,6 +53,9 @@ class ImageState:
     packages: tuple[DpkgPackage, ...]
     os_release: Mapping[str, str]
     apt_sources: tuple[AptSource, ...]
+    # Package name → diff id of the layer that last wrote its file list (/var/lib/dpkg/info),
+    # i.e. the layer whose instruction installed or upgraded it: where a finding about it points.
+    package_layers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,13 @@ def read_image_archive(path: Path, *, reference: str) -> ImageState:
     fs = archive.filesystem
     status_paths: list[str] = []
     source_paths: list[str] = []
+    list_layers: dict[str, int] = {}
     for entry in fs.walk():
         if entry.kind is not FileKind.FILE:
             continue
+        if entry.path.startswith(_DPKG_INFO) and entry.path.endswith(".list"):
+            name = entry.path[len(_DPKG_INFO) : -len(".list")].partition(":")[0]
+            list_layers[name] = max(entry.layer, list_layers.get(name, -1))
         if entry.path == _DPKG_STATUS or (
             entry.path.startswith(_DPKG_STATUS_DIR) and not entry.path.endswith(".md5sums")
         ):
@@ -102,6 +110,11 @@ def read_image_archive(path: Path, *, reference: str) -> ImageState:
         packages=tuple(sorted(packages.values(), key=lambda p: (p.name, p.architecture))),
         os_release=os_release,
         apt_sources=tuple(sources),
+        package_layers={
+            name: archive.layers[index].diff_id
+            for name, index in sorted(list_layers.items())
+            if 0 <= index < len(archive.layers)
+        },
     )
 
 

@@ -9,8 +9,8 @@ changelog names between the installed and the candidate source versions.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -55,6 +55,9 @@ class ArchiveAccess:
     cache: ArchiveCache
     keyrings: tuple[Path, ...]
     now: datetime | None = None
+    # First sightings known from elsewhere (the committed update history), by sighting key: a
+    # fresh machine's empty cache must not make an old update look new.
+    known_sightings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,9 @@ def check_image(
         elif outcome is not None:
             found.append(outcome)
     logs = _changelogs(found, snapshot, access, changelogs, gaps)
-    seen = access.cache.first_seen({_sighting(f): _release_date(snapshot, f.pocket) for f in found})
+    seen = access.cache.first_seen(
+        {_sighting(f): _earliest(access.known_sightings, f, _release_date(snapshot, f.pocket)) for f in found}
+    )
     pending = tuple(_pending(f, logs, seen[_sighting(f)], changelogs, gaps) for f in found)
     return OutdatedReport(
         image=state.reference,
@@ -208,7 +213,18 @@ def _pending(
 
 
 def _sighting(item: _Found) -> str:
-    return f"{item.candidate.suite}/{item.candidate.source}/{item.candidate.source_version}"
+    return sighting_key(item.candidate.suite, item.candidate.source, item.candidate.source_version)
+
+
+def sighting_key(suite: str, source: str, source_version: str) -> str:
+    """How a first sighting is filed: the pocket's suite, the source package and its version."""
+    return f"{suite}/{source}/{source_version}"
+
+
+def _earliest(known: Mapping[str, str], item: _Found, today: str) -> str:
+    # Both are ISO dates in UTC with the same spelling, so they order as strings.
+    recorded = known.get(_sighting(item))
+    return min(recorded, today) if recorded else today
 
 
 def _release_date(snapshot: Snapshot, pocket: Pocket) -> str:

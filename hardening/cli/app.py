@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
@@ -11,6 +11,8 @@ import click
 from hardening import __version__
 from hardening.catalog import CATALOG_NAME, DEFAULT_OUTPUT_DIR, Catalog, load_catalog
 from hardening.freshness import AGE_SYNTAX, NO_LIMIT_WORD, AgeLimit, parse_age
+from hardening.pending.interface import UpdateSource
+from hardening.pending.registry import SourceSettings, UpdateSourceRegistry
 from hardening.scan.interface import Scanner
 from hardening.scan.registry import DEFAULT_SCANNER, ScannerRegistry, ScannerSettings
 
@@ -20,10 +22,11 @@ class Registries:
     """The implementations commands choose from. `main` takes another (tests add a scanner)."""
 
     scanners: ScannerRegistry
+    sources: UpdateSourceRegistry = field(default_factory=UpdateSourceRegistry.default)
 
     @classmethod
     def default(cls) -> Registries:
-        return cls(ScannerRegistry.default())
+        return cls(ScannerRegistry.default(), UpdateSourceRegistry.default())
 
 
 class Context:
@@ -123,6 +126,27 @@ def make_scanners(ctx: Context, names: tuple[str, ...], trivy: Path | None) -> l
     """The scanners named on the command line (the default one if none), from the registry."""
     settings = ScannerSettings({DEFAULT_SCANNER: trivy} if trivy else {})
     return [ctx.registries.scanners.create(name, settings) for name in names or (DEFAULT_SCANNER,)]
+
+
+pending_option = click.option(
+    "--no-pending",
+    "no_pending",
+    is_flag=True,
+    help="Do not compare the image's packages with its Debian archive (no pending-update findings; "
+    "a gate with max_pending_security_days then fails).",
+)
+
+
+def make_sources(ctx: Context, *, enabled: bool) -> list[UpdateSource]:
+    """Every update source of the registry, seeded with the first sightings the repository's
+    committed update history records (so a fresh machine does not take an old update for new)."""
+    if not enabled or not ctx.registries.sources.names:
+        return []
+    from hardening.pending.updates import known_sightings
+
+    # `harden scan --image REF --out DIR` needs no catalog; the history is read when there is one.
+    history = [ctx.catalog.output_dir / "history"] if ctx.catalog_path.is_file() else []
+    return ctx.registries.sources.create_all(SourceSettings(known_sightings(history)))
 
 
 def echo(message: str = "", *, err: bool = False) -> None:

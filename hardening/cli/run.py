@@ -11,8 +11,10 @@ from hardening.cli.app import (
     Context,
     echo,
     make_scanners,
+    make_sources,
     max_db_age_option,
     pass_ctx,
+    pending_option,
     scanner_option,
     trivy_cache_option,
     trivy_option,
@@ -30,8 +32,13 @@ from hardening.freshness import AgeLimit
 @click.option(
     "--timeout", type=click.FloatRange(min=1), default=600.0, show_default=True, help="Scan timeout, s."
 )
-@click.option("--record-history", is_flag=True, help="Append each image's counts to scans/history/.")
+@click.option(
+    "--record-history",
+    is_flag=True,
+    help="Append each image's counts to scans/history/ and its pending updates to scans/history/updates/.",
+)
 @max_db_age_option
+@pending_option
 @pass_ctx
 def run(
     ctx: Context,
@@ -42,6 +49,7 @@ def run(
     timeout: float,
     record_history: bool,
     max_db_age: AgeLimit | None,
+    no_pending: bool,
 ) -> None:
     """Render check, build, check, scan, report, gate and promote the catalog's images.
 
@@ -51,6 +59,7 @@ def run(
     pass the gate. Exit 0 when every image passed, 1 when any failed.
     """
     from hardening.engine.client import Engine
+    from hardening.pending.summary import pending_lines
     from hardening.run.orchestrator import RunContext, execute
     from hardening.run.plan import plan_run
     from hardening.run.store import new_run_dir
@@ -64,6 +73,7 @@ def run(
         options=ScanOptions(cache_dir=cache_dir.expanduser(), timeout=timeout),
         record_history=record_history,
         max_db_age=max_db_age,
+        sources=make_sources(ctx, enabled=not no_pending),
     )
     engine_client = Engine.connect()
     run_dir = new_run_dir(plan.output_dir)
@@ -83,6 +93,8 @@ def run(
             f"{len(image.check.findings)} policy findings, {decision.suppressed} suppressed, "
             f"{decision.baselined} baselined{promoted}"
         )
+        for line in pending_lines(image.checks):
+            echo(f"  {line}")
         for reason in decision.reasons:
             echo(f"  {reason}")
     echo(f"reports: {run_dir.path}")

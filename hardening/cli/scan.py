@@ -11,8 +11,10 @@ from hardening.cli.app import (
     Context,
     echo,
     make_scanners,
+    make_sources,
     max_db_age_option,
     pass_ctx,
+    pending_option,
     trivy_cache_option,
     trivy_option,
 )
@@ -88,6 +90,7 @@ def _counts(findings: tuple[Finding, ...]) -> dict[Severity, int]:
 @click.option("--online", is_flag=True, help="Let Trivy use the network (DB download); default is offline.")
 @click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True, help="Seconds.")
 @max_db_age_option
+@pending_option
 @pass_ctx
 def scan(
     ctx: Context,
@@ -102,6 +105,7 @@ def scan(
     online: bool,
     timeout: float,
     max_db_age: AgeLimit | None,
+    no_pending: bool,
 ) -> None:
     """Scan built candidate images (or --image REF); write scan.json and an SBOM.
 
@@ -130,13 +134,19 @@ def scan(
     # Binary, version and DB (its age too) are checked before any run directory is created.
     (scanner,) = make_scanners(ctx, (scanner_name,) if scanner_name else (), trivy)
     prepare_scanner(scanner, options, db_limit)
+    sources = make_sources(ctx, enabled=not no_pending)
+    for source in sources:
+        source.prepare()
     engine_client = Engine.connect()
     try:
         if ref:
             # no catalog is needed to scan an image by reference, from any directory
             target_dir = out_dir or new_run_dir(ctx.output_dir_outside_catalog()).image_dir(ref_dir_name(ref))
-            result = scan_ref(ref, engine_client, target_dir, options, scanner=scanner, db_limit=db_limit)
+            result = scan_ref(
+                ref, engine_client, target_dir, options, scanner=scanner, db_limit=db_limit, sources=sources
+            )
             echo(summary_line(ref, result, target_dir / SCAN_FILE))
+            _print_pending(target_dir, bool(sources))
             return
         catalog = ctx.catalog
         specs = catalog.select(images)
@@ -149,9 +159,11 @@ def scan(
             output_dir=catalog.output_dir,
             scanner=scanner,
             db_limit=db_limit,
+            sources=sources,
         )
         for spec, result in zip(specs, results, strict=True):
             echo(summary_line(spec.name, result, run.image_dir(spec.name) / SCAN_FILE))
+            _print_pending(run.image_dir(spec.name), bool(sources))
     finally:
         engine_client.close()
 
@@ -166,3 +178,15 @@ def _age_limit(ctx: Context, *, catalog_images: bool, override: AgeLimit | None)
 
     catalog = ctx.catalog
     return load_gate(catalog.gate, catalog.root).age_limit()
+
+
+def _print_pending(image_dir: Path, checked: bool) -> None:
+    if not checked:
+        return
+    from hardening.pending.record import read_pending_record
+    from hardening.pending.summary import pending_lines
+    from hardening.run.store import PENDING_FILE
+
+    _image_id, checks = read_pending_record(image_dir / PENDING_FILE)
+    for line in pending_lines(checks):
+        echo(f"  {line} → {image_dir / PENDING_FILE}" if not line.startswith(" ") else f"  {line}")

@@ -117,7 +117,7 @@ class _Parser(JsonReader):
         try:
             origin = Origin(self.text(data["origin"], f"{field}.origin"))
         except ValueError:
-            raise self.fail(f"{field}.origin", "expected 'policy' or 'scanner'") from None
+            raise self.fail(f"{field}.origin", "expected 'policy', 'scanner' or 'archive'") from None
         try:
             severity = Severity.parse(self.text(data["severity"], f"{field}.severity"))
         except ValueError as exc:

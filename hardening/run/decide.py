@@ -32,6 +32,9 @@ def decide_image(
     policy_findings: Sequence[Finding],
     policy_fail_level: Severity,
     today: date | None,
+    *,
+    pending_findings: Sequence[Finding] = (),
+    pending_checked: bool = False,
 ) -> GateDecision:
     return decide(
         image,
@@ -41,4 +44,6 @@ def decide_image(
         policy_fail_level=policy_fail_level,
         today=today,
         baseline=baseline,
+        pending_findings=pending_findings,
+        pending_checked=pending_checked,
     )

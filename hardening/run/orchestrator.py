@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,9 @@ from hardening.gate import GateDecision
 from hardening.inspect.cache import default_cache_dir, inspect_cached
 from hardening.inspect.facts import ImageFacts
 from hardening.locate import Locator
+from hardening.pending.interface import PendingCheck
+from hardening.pending.record import write_pending_record
+from hardening.pending.updates import record_seen
 from hardening.policy.service import CheckReport, binary_names, run_checks
 from hardening.release import Promotion, promote
 from hardening.report.interface import ImageReport
@@ -34,7 +38,15 @@ from hardening.run.outputs import (
     write_run_reports,
 )
 from hardening.run.plan import PlannedImage, PlannedScanner, RunPlan
-from hardening.run.store import CHECK_FILE, GATE_FILE, PROMOTION_FILE, RunDir, sbom_file, scan_file
+from hardening.run.store import (
+    CHECK_FILE,
+    GATE_FILE,
+    PENDING_FILE,
+    PROMOTION_FILE,
+    RunDir,
+    sbom_file,
+    scan_file,
+)
 from hardening.scan.interface import ScanResult, ScanTarget
 from hardening.scan.service import write_scan_record
 
@@ -60,6 +72,7 @@ class ImageOutcome:
     scans: tuple[ScanResult, ...]  # one per scanner of the plan, in its order
     decision: GateDecision
     promotion: Promotion | None
+    checks: tuple[PendingCheck, ...] = ()  # one per update source of the plan, in its order
 
     @property
     def vulnerabilities(self) -> int:
@@ -103,7 +116,7 @@ def execute(ctx: RunContext) -> RunOutcome:
 def _evaluate(ctx: RunContext, image: PlannedImage, build: BuildResult) -> ImageOutcome:
     plan = ctx.plan
     out_dir = ctx.run.image_dir(image.name)
-    facts, scans = _inspect_and_scan(ctx, image, build)
+    facts, scans, checks = _inspect_and_scan(ctx, image, build)
     policy_findings = run_checks(image.policy, image=image.name, facts=facts, rendered=image.rendered)
     check = CheckReport(
         image.name, policy_findings, image.policy.fail_level, build.candidate_ref, image.policy.sources
@@ -119,8 +132,17 @@ def _evaluate(ctx: RunContext, image: PlannedImage, build: BuildResult) -> Image
             plan.scan_options,
             scanner=planned.scanner.name,
         )
+    if plan.sources:
+        write_pending_record(
+            out_dir / PENDING_FILE,
+            image=image.name,
+            ref=build.candidate_ref,
+            image_id=build.image_id,
+            checks=checks,
+        )
     locator = Locator(image.rendered, facts)
     scanner_findings = [locate_scanner_finding(locator, f) for scan in scans for f in scan.findings]
+    pending_findings = [locate_scanner_finding(locator, f) for check in checks for f in check.findings]
     decision = decide_image(
         image.name,
         plan.gate,
@@ -129,8 +151,10 @@ def _evaluate(ctx: RunContext, image: PlannedImage, build: BuildResult) -> Image
         policy_findings,
         image.policy.fail_level,
         plan.today,
+        pending_findings=pending_findings,
+        pending_checked=bool(plan.sources),
     )
-    outcome = ImageOutcome(image, build, check, scans, decision, None)
+    outcome = ImageOutcome(image, build, check, scans, decision, None, checks)
     write_image_reports(ctx.run, _report_of(plan, outcome))
     write_json(out_dir / GATE_FILE, decision.to_json())
     promotion = promote(ctx.engine, image.spec, build.image_id) if decision.passed else None
@@ -139,13 +163,15 @@ def _evaluate(ctx: RunContext, image: PlannedImage, build: BuildResult) -> Image
     if plan.record_history:
         for scan in scans:
             record_history(plan.history_dir, image.name, build.image_id, decision, scan.tool)
+        record_seen(plan.history_dir, image.name, pending_findings, now=datetime.now(UTC))
     return replace(outcome, promotion=promotion)
 
 
 def _inspect_and_scan(
     ctx: RunContext, image: PlannedImage, build: BuildResult
-) -> tuple[ImageFacts, tuple[ScanResult, ...]]:
-    """Save the candidate once; the inspector and every scanner read the same tarball."""
+) -> tuple[ImageFacts, tuple[ScanResult, ...], tuple[PendingCheck, ...]]:
+    """Save the candidate once; the inspector, every scanner and every update source read the
+    same tarball."""
     out_dir = ctx.run.image_dir(image.name)
     with saved_image(ctx.engine, build.image_id, prefix="hardening-run-") as tar_path:
         facts = inspect_cached(
@@ -156,7 +182,8 @@ def _inspect_and_scan(
         )
         target = ScanTarget(build.image, build.candidate_ref, build.image_id, tar_path)
         scans = tuple(_scan(ctx.plan, planned, target, out_dir) for planned in ctx.plan.scanners)
-    return facts, scans
+        checks = tuple(planned.source.check(target, image.spec.base) for planned in ctx.plan.sources)
+    return facts, scans, checks
 
 
 def _scan(plan: RunPlan, planned: PlannedScanner, target: ScanTarget, out_dir: Path) -> ScanResult:
@@ -172,7 +199,7 @@ def _report_of(plan: RunPlan, outcome: ImageOutcome) -> ImageReport:
     return ImageReport(
         image=outcome.image.name,
         findings=decision.findings,
-        tools=(HARDENING_TOOL, *(scan.tool for scan in outcome.scans)),
+        tools=(HARDENING_TOOL, *(scan.tool for scan in outcome.scans), *(c.tool for c in outcome.checks)),
         passed=decision.passed,
         reasons=decision.reasons,
         fallback_location=outcome.image.fallback_location,

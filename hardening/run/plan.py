@@ -20,6 +20,7 @@ from hardening.errors import UsageError
 from hardening.findings import SourceLocation, ToolInfo
 from hardening.freshness import NO_LIMIT, AgeLimit, require_fresh
 from hardening.gate import GatePolicy, load_baseline, load_gate
+from hardening.pending.interface import UpdateSource
 from hardening.policy.config import Policy, load_policies
 from hardening.render import RenderedDockerfile, render_checked
 from hardening.scan.interface import Scanner, ScanOptions
@@ -49,6 +50,12 @@ class PlannedScanner:
 
 
 @dataclass(frozen=True)
+class PlannedSource:
+    source: UpdateSource
+    tool: ToolInfo  # as ``prepare`` found it
+
+
+@dataclass(frozen=True)
 class RunPlan:
     root: Path  # the repository: templates, policies and the lines findings point at
     output_dir: Path  # runs and history
@@ -60,6 +67,7 @@ class RunPlan:
     record_history: bool = False
     today: date | None = None  # the gate's "today" for suppression expiry; None: the real one
     db_limit: AgeLimit = NO_LIMIT  # the limit on the data's age that was checked, for the reports
+    sources: tuple[PlannedSource, ...] = ()  # update sources (pending updates); none: not checked
 
     @property
     def history_dir(self) -> Path:
@@ -95,6 +103,10 @@ def prepare_scanners(scanners: Sequence[Scanner], options: ScanOptions) -> tuple
     )
 
 
+def prepare_sources(sources: Sequence[UpdateSource]) -> tuple[PlannedSource, ...]:
+    return tuple(PlannedSource(source, source.prepare()) for source in sources)
+
+
 def plan_run(
     catalog: Catalog,
     names: Sequence[str],
@@ -104,6 +116,7 @@ def plan_run(
     record_history: bool = False,
     today: date | None = None,
     max_db_age: AgeLimit | None = None,
+    sources: Sequence[UpdateSource] = (),
 ) -> RunPlan:
     """Validate every input of a run; inputs first (exit 2), then the tools (exit 3).
 
@@ -127,4 +140,5 @@ def plan_run(
         record_history=record_history,
         today=today,
         db_limit=db_limit,
+        sources=prepare_sources(sources),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ from hardening.findings import HARDENING_TOOL, DbIdentity, Finding, Severity, To
 from hardening.freshness import NO_LIMIT, AgeLimit, require_fresh, with_age
 from hardening.gate import GateDecision, GatePolicy, load_gate
 from hardening.locate import Locator
+from hardening.pending.interface import PendingCheck
+from hardening.pending.record import read_pending_record
+from hardening.pending.updates import record_seen
 from hardening.render import RenderedDockerfile, render_checked
 from hardening.report.interface import ImageReport
 from hardening.report.jsonreport import parse_findings
@@ -25,7 +28,7 @@ from hardening.report.registry import ReportFormat
 from hardening.run.decide import decide_image, locate_scanner_finding
 from hardening.run.outputs import record_history, step_summary, write_report_files
 from hardening.run.plan import fallback_location, load_image_baseline
-from hardening.run.store import CHECK_FILE, scan_records
+from hardening.run.store import CHECK_FILE, PENDING_FILE, scan_records
 from hardening.userfile import read_user_json
 
 
@@ -52,6 +55,8 @@ class ReportPlan:
     history_dir: Path | None
     root: Path
     db_limit: AgeLimit = NO_LIMIT
+    checks: tuple[PendingCheck, ...] | None = None  # pending.json's; None when the scan made none
+    committed_history: Path | None = None  # the catalog's history: seen events already recorded
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,17 @@ def plan_report(
         doc = _record(check_file)
         findings = parse_findings(doc.get("findings"), source=check_file)
         check = (Severity.parse(str(doc.get("fail_level", "high"))), with_tool(findings, HARDENING_TOOL.name))
+    checks = None
+    pending_file = scan_dir / PENDING_FILE
+    if pending_file.is_file():
+        image_id, checks = read_pending_record(pending_file)
+        scanned = {scan.image_id for scan in scans if scan.image_id}
+        if scanned and image_id not in scanned:
+            raise ReportInputError(
+                f"the pending-update record is about {image_id}, the scan about {', '.join(sorted(scanned))}",
+                location=Location(pending_file, None, "image_id"),
+                hint="scan the image again into an empty directory (`harden scan --image REF --out DIR`)",
+            )
     return ReportPlan(
         spec,
         rendered,
@@ -102,6 +118,8 @@ def plan_report(
         history_dir,
         catalog.root,
         db_limit,
+        checks,
+        catalog.output_dir / "history",
     )
 
 
@@ -113,14 +131,28 @@ def report_scan(plan: ReportPlan) -> ReportOutcome:
         for scan in plan.scans
         for f in scan.findings
     ]
+    checks = plan.checks or ()
+    pending_findings = [
+        locate_scanner_finding(locator, replace(f, image=image.name))
+        for check in checks
+        for f in check.findings
+    ]
     fail_level, policy_findings = plan.check
     decision = decide_image(
-        image.name, plan.gate, plan.baseline, scanner_findings, policy_findings, fail_level, plan.today
+        image.name,
+        plan.gate,
+        plan.baseline,
+        scanner_findings,
+        policy_findings,
+        fail_level,
+        plan.today,
+        pending_findings=pending_findings,
+        pending_checked=plan.checks is not None,
     )
     report = ImageReport(
         image=image.name,
         findings=decision.findings,
-        tools=(HARDENING_TOOL, *(scan.tool for scan in plan.scans)),
+        tools=(HARDENING_TOOL, *(scan.tool for scan in plan.scans), *(c.tool for c in checks)),
         passed=decision.passed,
         reasons=decision.reasons,
         fallback_location=fallback_location(image),
@@ -132,6 +164,8 @@ def report_scan(plan: ReportPlan) -> ReportOutcome:
     if plan.history_dir is not None:
         for scan in plan.scans:
             record_history(plan.history_dir, image.name, scan.image_id, decision, scan.tool)
+        also = [plan.committed_history] if plan.committed_history is not None else []
+        record_seen(plan.history_dir, image.name, pending_findings, now=datetime.now(UTC), also_in=also)
     return ReportOutcome(decision, step_summary([report]))
 
 

@@ -22,6 +22,7 @@ from hardening.userfile import read_user_json
 BUILD_FILE = "build.json"
 CHECK_FILE = "check.json"
 SCAN_FILE = "scan.json"
+PENDING_FILE = "pending.json"  # what the update sources found (hardening.pending.record)
 SBOM_FILE = "sbom.cdx.json"
 FINDINGS_FILE = "findings.json"
 SARIF_FILE = "results.sarif"  # for GitHub code scanning: what the gate counts

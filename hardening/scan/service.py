@@ -16,12 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hardening.atomic import write_json
+from hardening.base import BaseSpec
 from hardening.catalog import ImageSpec
 from hardening.engine.saved import TAR_NAME, private_dir, require_image, save_image
 from hardening.errors import ScannerError
 from hardening.findings import DbIdentity
 from hardening.freshness import NO_LIMIT, AgeLimit, require_fresh
-from hardening.run.store import SBOM_FILE, SCAN_FILE, RunDir, require_build
+from hardening.pending.interface import UpdateSource
+from hardening.pending.record import write_pending_record
+from hardening.run.store import PENDING_FILE, SBOM_FILE, SCAN_FILE, RunDir, require_build
 from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarget
 
 if TYPE_CHECKING:  # the docker SDK is slow to import; callers hand us a connected engine
@@ -39,6 +42,7 @@ def scan_images(
     output_dir: Path,
     scanner: Scanner,
     db_limit: AgeLimit = NO_LIMIT,
+    sources: Sequence[UpdateSource] = (),
 ) -> list[ScanResult]:
     """Scan the latest candidate of every image; the first fault stops the run."""
     # Every image must have a build before anything is scanned: a half-scanned catalog is a
@@ -67,6 +71,7 @@ def scan_images(
             options,
             extra=extra,
             db_limit=db_limit,
+            sources=[(source, spec.base) for source in sources],
         )
         results.append(result)
     return results
@@ -80,11 +85,23 @@ def scan_ref(
     *,
     scanner: Scanner,
     db_limit: AgeLimit = NO_LIMIT,
+    sources: Sequence[UpdateSource] = (),
 ) -> ScanResult:
     """Scan any local image by reference (outside the catalog)."""
     info = require_image(engine, ref)
     prepare_scanner(scanner, options, db_limit)
-    return _scan_one(scanner, engine, ref, ref, info.id, out_dir, options, extra={}, db_limit=db_limit)
+    return _scan_one(
+        scanner,
+        engine,
+        ref,
+        ref,
+        info.id,
+        out_dir,
+        options,
+        extra={},
+        db_limit=db_limit,
+        sources=[(s, None) for s in sources],
+    )
 
 
 def prepare_scanner(scanner: Scanner, options: ScanOptions, db_limit: AgeLimit = NO_LIMIT) -> None:
@@ -110,23 +127,33 @@ def _scan_one(
     *,
     extra: dict[str, str],
     db_limit: AgeLimit,
+    sources: Sequence[tuple[UpdateSource, BaseSpec | None]] = (),
 ) -> ScanResult:
     record = out_dir / SCAN_FILE
-    # A scan.json from an earlier attempt in the same directory would read as this scan's result.
-    with contextlib.suppress(FileNotFoundError):
-        record.unlink()
+    pending = out_dir / PENDING_FILE
+    # Records from an earlier attempt in the same directory would read as this scan's result.
+    for stale in (record, pending):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
     options = replace(options, sbom_path=out_dir / SBOM_FILE)
     with private_dir("hardening-scan-") as tmp:
         target = ScanTarget(image=image, ref=ref, image_id=image_id, tar_path=tmp / TAR_NAME)
-        # A stored result for this very image spares the `docker save`.
+        # Stored results for this very image spare the `docker save`.
         result = scanner.lookup(target, options)
-        if result is None:
+        known = [source.lookup(target, base) for source, base in sources]
+        if result is None or None in known:
             save_image(engine, ref, target.tar_path)
+        if result is None:
             result = scanner.scan(target, options)
+        checks = [
+            found or source.check(target, base) for found, (source, base) in zip(known, sources, strict=True)
+        ]
     # Again with the DB the scan did use: an online scan learns its DB only now.
     cache = str(options.cache_dir) if options.cache_dir else None
     require_fresh([result.tool], db_limit, now=datetime.now(UTC), cache_dir=cache)
     write_scan_record(record, image, ref, image_id, result, options, scanner=scanner.name, extra=extra)
+    if sources:
+        write_pending_record(pending, image=image, ref=ref, image_id=image_id, checks=checks)
     return result
 
 

@@ -23,7 +23,15 @@ from hardening.findings import Finding, SourceLocation
 from hardening.report import github_rules
 from hardening.report.sarif import build_sarif, dumps
 from hardening.report.sarif.serialise import gzip_size
-from tests.unit.test_sarif import DOCKERFILE, FIXTURE_REPO, TOOLS, _findings, build, golden_findings
+from tests.unit.test_sarif import (
+    ALL_TOOLS,
+    DOCKERFILE,
+    FIXTURE_REPO,
+    TOOLS,
+    _findings,
+    build,
+    golden_findings,
+)
 from tests.unit.test_sarif_large import findings, from_trivy, trivy_report
 
 # What sarif-om's classes hold, where the log nests objects: (class, attribute) → class, or a
@@ -178,4 +186,6 @@ def test_a_default_value_written_out_is_noticed() -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(found=_findings)
 def test_any_findings_give_sarif_oms_log(found: list[Finding]) -> None:
-    assert_sarif_om(build_sarif("demo", found, tools=TOOLS, fallback_location=SourceLocation(DOCKERFILE, 1)))
+    assert_sarif_om(
+        build_sarif("demo", found, tools=ALL_TOOLS, fallback_location=SourceLocation(DOCKERFILE, 1))
+    )

@@ -108,7 +108,9 @@ def _read_result(
         try:
             origin = Origin(props["origin"])
         except ValueError:
-            raise reader.fail(f"{field}.properties.origin", "expected 'policy' or 'scanner'") from None
+            raise reader.fail(
+                f"{field}.properties.origin", "expected 'policy', 'scanner' or 'archive'"
+            ) from None
     severity = _read_severity(reader, result, props, rule_props, field)
 
     locations = reader.arr(result.get("locations", []), f"{field}.locations")

@@ -48,7 +48,7 @@ def _help(origin: Origin, rule_id: str, group: Sequence[Finding]) -> tuple[str, 
     )
     if rows:
         shown = rows[:MAX_HELP_PACKAGES]
-        heading = "Affected packages" if origin is Origin.SCANNER else "Affected items"
+        heading = "Affected items" if origin is Origin.POLICY else "Affected packages"
         text += ["", f"{heading}:"]
         markdown += ["", "| Package | Installed version | Fixed version | Path in image |"]
         markdown += ["| --- | --- | --- | --- |"]
@@ -96,6 +96,9 @@ def build_rule(origin: Origin, rule_id: str, group: Sequence[Finding], tool: Too
         types = sorted({f.package_type for f in group if f.package_type})
         name = f"{pascal(types[0]) if types else ''}PackageVulnerability"
         tags = ["security", "vulnerability", *types]
+    elif origin is Origin.ARCHIVE:
+        name = pascal(rule_id) or "PendingUpdate"
+        tags = ["security", "pending-update", *sorted({f.package_type for f in group if f.package_type})]
     else:
         name = pascal(rule_id) or "Policy"
         tags = ["security", "policy"]

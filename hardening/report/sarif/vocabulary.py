@@ -30,8 +30,12 @@ LEVEL_OF: Mapping[Severity, str] = {
 }
 
 # Scanner matches are by version range, which distro backports can fool; policy checks read
-# the image directly.
-PRECISION_OF: Mapping[Origin, str] = {Origin.SCANNER: "high", Origin.POLICY: "very-high"}
+# the image directly; a pending update compares the image's dpkg versions with the signed archive.
+PRECISION_OF: Mapping[Origin, str] = {
+    Origin.SCANNER: "high",
+    Origin.POLICY: "very-high",
+    Origin.ARCHIVE: "very-high",
+}
 
 # GitHub documents no limit on message or help text; these keep one pathological finding from
 # eating the 10 MB upload budget.

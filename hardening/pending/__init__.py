@@ -1,0 +1,1 @@
+"""Pending updates: what the package archive has that an image lacks (see ``interface``)."""
