@@ -86,7 +86,7 @@ def per_severity(findings: Sequence[Finding]) -> dict[str, int]:
 
 
 def per_origin(findings: Sequence[Finding]) -> dict[str, int]:
-    """Scanner findings (vulnerabilities) and policy findings, counted apart."""
+    """Scanner findings (vulnerabilities), policy findings and pending updates, counted apart."""
     return {origin.value: sum(1 for f in findings if f.origin is origin) for origin in Origin}
 
 

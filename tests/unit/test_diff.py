@@ -147,7 +147,7 @@ def test_a_naive_image_and_its_hardened_replacement_are_compared_when_paired(tmp
     assert "- high `GO-2023-0000` stdlib 1.19.8 at `usr/local/bin/gosu` (postgres-naive)" in text
     assert "- medium `HARDEN-BINARY-FORBIDDEN` at `/usr/local/bin/gosu` (postgres-naive)" in text
     (compared,) = diff_json(result, "naive", "hardened")["images"]["compared"]
-    assert compared["by_origin"]["fixed"] == {"policy": 1, "scanner": 3}
+    assert compared["by_origin"]["fixed"] == {"policy": 1, "scanner": 3, "archive": 0}
     assert (compared["old"], compared["new"], compared["counts"]["fixed"]["total"]) == (
         "postgres-naive",
         "postgres-secure",

@@ -32,7 +32,7 @@ from hardening.run.report import plan_report, report_scan
 from hardening.scan.interface import ScanOptions, ScanTarget
 from hardening.scan.service import write_scan_record
 from tests.unit.fakerun import GOLDEN, IMAGE_ID, IMAGE_TAR, TODAY, FakeScanner, golden_repo_copy
-from tests.unit.test_sarif import _findings, build, golden_findings, results, run_of, vuln
+from tests.unit.test_sarif import ALL_TOOLS, _findings, build, golden_findings, results, run_of, vuln
 
 
 def _by_fingerprint(doc: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -143,8 +143,8 @@ def test_any_findings_keep_their_fingerprints_when_accepted_ones_are_left_out(
     findings: list[Finding], in_baseline: list[bool]
 ) -> None:
     baseline = frozenset(f.key for f, accepted in zip(findings, in_baseline, strict=False) if accepted)
-    full = build(findings, baseline=baseline)
-    upload = build(findings, baseline=baseline, leave_out_accepted=True)
+    full = build(findings, baseline=baseline, tools=ALL_TOOLS)
+    upload = build(findings, baseline=baseline, leave_out_accepted=True, tools=ALL_TOOLS)
     full_results = _by_fingerprint(full)
     for fingerprint, result in _by_fingerprint(upload).items():
         assert _without_suppressions(result) == _without_suppressions(full_results[fingerprint])
