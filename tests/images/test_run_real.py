@@ -26,6 +26,7 @@ import pytest
 from hardening.catalog import Catalog, load_catalog
 from hardening.db.build import build_db
 from hardening.engine.client import Engine
+from hardening.freshness import NO_LIMIT
 from hardening.gate import load_gate
 from hardening.report.github_rules import check_github_rules
 from hardening.report.jsonreport import load_report
@@ -355,6 +356,7 @@ def test_scan_then_report_as_the_daily_workflow_does(runs: TwoRuns, tmp_path: Pa
         outputs={ReportFormat.SARIF: expired / "p.sarif"},
         history_dir=None,
         today=suppression.expires + timedelta(days=1),
+        max_db_age=NO_LIMIT,  # the DB of advisories/ is older than the gate allows, as in _env()
     )
     outcome = report_scan(plan)
     assert not outcome.decision.passed and outcome.decision.suppressed == 0
