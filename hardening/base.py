@@ -275,8 +275,13 @@ def ensure_base(
     *,
     force: bool = False,
     on_line: Callable[[str], None] | None = None,
+    identity: tuple[str, str] | None = None,
 ) -> BaseResult:
-    """Build the base image unless one with matching labels already exists."""
+    """Build the base image unless one with matching labels already exists.
+
+    ``identity`` is the repository's (revision, last commit time): the commit time is the base's
+    ``SOURCE_DATE_EPOCH``, so the same recipe on the same archive state gives the same image id.
+    """
     mirror, security = resolve_mirrors(spec)
     existing = engine.image(spec.ref)
     if existing is not None and not force and is_current(dict(existing.labels), spec, mirror):
@@ -299,6 +304,10 @@ def ensure_base(
         from hardening.engine.provision import apt_install
 
         apt_install(["debootstrap"])
+    from hardening.repro.archivestate import label_text, releases_in_rootfs
+    from hardening.repro.image import normalise_image
+    from hardening.repro.inputs import BASE_ARCHIVE_LABEL, source_date_epoch
+
     workdir = Path(tempfile.mkdtemp(prefix="hardening-base-", dir="/var/tmp"))  # nosec B108
     try:
         rootfs = workdir / "rootfs"
@@ -323,6 +332,7 @@ def ensure_base(
             )
         # Every image built on the base starts without identity-changing programs it may not keep.
         cleared = _clear_setuid(rootfs, setuid_allowlist(spec), on_line)
+        archive = releases_in_rootfs(rootfs)  # read before _slim removes the apt lists
         _slim(rootfs)
         packages = _count_packages(rootfs)
         tar_path = workdir / "rootfs.tar"
@@ -332,13 +342,27 @@ def ensure_base(
             600,
             on_line,
         )
-        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        created = identity[1] if identity else datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         labels = base_labels(spec, mirror, packages, created, cleared)
+        labels[BASE_ARCHIVE_LABEL] = label_text(archive)
         changes = [f"LABEL {key}={json.dumps(value)}" for key, value in sorted(labels.items())]
         changes += ["ENV LANG=C.UTF-8", 'CMD ["/bin/bash"]']
         if on_line:
             on_line(f"importing {spec.ref}")
-        image_id = engine.import_rootfs(tar_path, spec.repository, spec.tag, changes)
+        imported = engine.import_rootfs(tar_path, spec.repository, spec.tag, changes)
+        # The imported layer as the engine stores it is the tar above: times, order and owner
+        # names from the host. The same rewrite as every image's layers makes it canonical.
+        normalised = normalise_image(
+            engine,
+            imported,
+            repository=spec.repository,
+            tag=spec.tag,
+            epoch=source_date_epoch(labels),
+            keep=0,
+        )
+        image_id = normalised.image_id
+        if on_line:
+            on_line(f"normalised {imported[7:19]} → {image_id[7:19]}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     info = engine.image(spec.ref)

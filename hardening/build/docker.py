@@ -9,10 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hardening.base import resolve_mirrors
 from hardening.build.interface import Builder, BuildResult
 from hardening.catalog import ImageSpec
 from hardening.errors import BuildError
 from hardening.render import RenderedDockerfile
+from hardening.repro.archivestate import observe_archive
+from hardening.repro.image import normalise_image
+from hardening.repro.inputs import build_inputs, normalisation_summary, source_date_epoch
 
 if TYPE_CHECKING:  # the docker SDK is slow to import; callers hand us a connected engine
     from hardening.engine.client import Engine
@@ -30,6 +34,7 @@ class DockerBuilder(Builder):
         root: Path,
         labels: Mapping[str, str],
         on_line: Callable[[str], None] | None = None,
+        nocache: bool = False,
     ) -> BuildResult:
         base = self._engine.image(spec.base.ref)
         if base is None:
@@ -46,12 +51,28 @@ class DockerBuilder(Builder):
             tag=candidate,
             labels=all_labels,
             on_line=on_line,
+            nocache=nocache,
         )
+        # The candidate is the engine's image made canonical; the engine's own stays untagged,
+        # as the build cache of the next build.
+        epoch = source_date_epoch(labels)
+        repository, _, tag = candidate.rpartition(":")
+        normalised = normalise_image(
+            self._engine,
+            output.image_id,
+            repository=repository,
+            tag=tag,
+            epoch=epoch,
+            keep=base.layers,
+            observe=lambda: observe_archive(spec.base.suite, *resolve_mirrors(spec.base)),
+        )
+        if on_line:
+            on_line(f"normalised {output.image_id[7:19]} → {normalised.image_id[7:19]}")
         duration = time.monotonic() - started
         finished_at = _utc_now()
-        info = self._engine.image(output.image_id)
+        info = self._engine.image(normalised.image_id)
         if info is None:
-            raise BuildError(f"the engine reported image {output.image_id} but does not have it")
+            raise BuildError(f"the normalised image {normalised.image_id} is missing from the engine")
         return BuildResult(
             image=spec.name,
             image_id=info.id,
@@ -69,6 +90,10 @@ class DockerBuilder(Builder):
             started_at=started_at,
             finished_at=finished_at,
             input_digests=inputs,
+            raw_image_id=output.image_id,
+            source_date_epoch=epoch,
+            normalisation=normalisation_summary(normalised),
+            inputs=build_inputs(normalised, base_id=base.id, base_labels=base.labels),
         )
 
 

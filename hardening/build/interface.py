@@ -6,6 +6,7 @@ import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hardening.catalog import ImageSpec, VarValue
 from hardening.render import RenderedDockerfile
@@ -31,6 +32,12 @@ class BuildResult:
     started_at: str = ""
     finished_at: str = ""
     input_digests: Mapping[str, str] = field(default_factory=dict)  # repository path → sha256
+    # Reproducibility: the engine's own image (before the layers were made canonical), the
+    # epoch every time was clamped to, what the rewrite did, and every input of the build.
+    raw_image_id: str = ""
+    source_date_epoch: int | None = None
+    normalisation: Mapping[str, Any] = field(default_factory=dict)
+    inputs: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -50,6 +57,10 @@ class BuildResult:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "input_digests": dict(sorted(self.input_digests.items())),
+            "raw_image_id": self.raw_image_id,
+            "source_date_epoch": self.source_date_epoch,
+            "normalisation": dict(self.normalisation),
+            "inputs": dict(self.inputs),
         }
 
 
@@ -63,5 +74,9 @@ class Builder(abc.ABC):
         root: Path,
         labels: Mapping[str, str],
         on_line: Callable[[str], None] | None = None,
+        nocache: bool = False,
     ) -> BuildResult:
-        """Build the candidate image for ``spec`` from its committed rendering."""
+        """Build the candidate image for ``spec`` from its committed rendering.
+
+        ``nocache``: every step runs again, as with an empty build cache.
+        """

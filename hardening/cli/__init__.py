@@ -15,6 +15,7 @@ import click
 from hardening.cli import (
     base,
     build,
+    builddiff,
     check,
     db,
     engine,
@@ -38,6 +39,7 @@ COMMANDS: tuple[click.Command, ...] = (
     base.base,
     render.render,
     build.build,
+    builddiff.build_diff,
     check.check,
     scan.scan,
     db.db,

@@ -18,17 +18,23 @@ def base(ctx: Context, force: bool, suite: str | None, mirror: str | None, names
     from dataclasses import replace
 
     from hardening.base import ensure_base
+    from hardening.build.identity import source_identity
     from hardening.engine.client import Engine
 
     selected = ctx.catalog.select_bases(names)  # an unknown name is bad input, like an unknown image
     client = Engine.connect()
+    identity = source_identity(ctx.catalog.root)
     for spec in selected:
         if suite:
             spec = replace(spec, suite=suite)
         if mirror:
             spec = replace(spec, mirror=mirror)
         result = ensure_base(
-            client, spec, force=force, on_line=progress_printer("  ") if ctx.verbose else None
+            client,
+            spec,
+            force=force,
+            on_line=progress_printer("  ") if ctx.verbose else None,
+            identity=identity,
         )
         state = "built" if result.rebuilt else "up to date"
         echo(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import click
 
@@ -54,11 +55,16 @@ class BuildDisplay:
 
 @click.command()
 @click.argument("images", nargs=-1)
+@click.option(
+    "--no-cache", "nocache", is_flag=True, help="Run every step again, as with an empty build cache."
+)
 @pass_ctx
-def build(ctx: Context, images: tuple[str, ...]) -> None:
+def build(ctx: Context, images: tuple[str, ...], nocache: bool) -> None:
     """Build candidate images (refuses when a committed rendering has drifted).
 
-    Writes a build record to scans/runs/<run>/<image>/build.json.
+    Each image the engine builds is made canonical (sorted entries, times clamped to the last
+    commit's, build logs and caches removed) and that image is the candidate. Writes a build
+    record to scans/runs/<run>/<image>/build.json, with every input of the build.
     """
     from hardening.build.service import build_images
     from hardening.engine.client import Engine
@@ -74,7 +80,14 @@ def build(ctx: Context, images: tuple[str, ...]) -> None:
     display = BuildDisplay(ctx.verbose)
     try:
         results = build_images(
-            specs, rendered, engine_client, run, root=catalog.root, source=catalog.source, sink=display.sink
+            specs,
+            rendered,
+            engine_client,
+            run,
+            root=catalog.root,
+            source=catalog.source,
+            sink=display.sink,
+            nocache=nocache,
         )
     finally:
         display.done()
@@ -82,5 +95,17 @@ def build(ctx: Context, images: tuple[str, ...]) -> None:
         echo(
             f"{result.image}: built {result.candidate_ref} ({result.image_id[7:19]}), "
             f"{result.size / 1e6:.1f} MB, {result.layers} layers, {result.duration:.1f} s"
+            f"{_normalised(result.normalisation)}"
         )
     echo(f"build records: {run.path}")
+
+
+def _normalised(summary: Mapping[str, Any]) -> str:
+    if not summary:
+        return ""
+    if summary.get("cached"):
+        return " (normalised before)"
+    seconds = summary.get("seconds") or {}
+    total = sum(float(v) for k, v in seconds.items() if k != "archive")
+    removed = sum(int(v) for v in (summary.get("removed") or {}).values())
+    return f" (normalised in {total:.1f} s, {removed} build-record files removed)"

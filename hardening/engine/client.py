@@ -133,8 +133,12 @@ class Engine:
         buildargs: Mapping[str, str] | None = None,
         on_line: Callable[[str], None] | None = None,
         timeout: float = 3600.0,
+        nocache: bool = False,
     ) -> BuildOutput:
-        """Build with the classic builder, streaming the log line by line to ``on_line``."""
+        """Build with the classic builder, streaming the log line by line to ``on_line``.
+
+        ``nocache`` runs every step again, as an engine with an empty build cache would.
+        """
         log: list[str] = []
         image_id: str | None = None
         try:
@@ -146,6 +150,7 @@ class Engine:
                 buildargs=dict(buildargs or {}),
                 rm=True,
                 forcerm=True,  # no stopped build containers left behind, even on failure
+                nocache=nocache,
                 decode=True,
                 timeout=int(timeout),
             )
@@ -208,6 +213,24 @@ class Engine:
             urllib3.exceptions.HTTPError,  # the stream cut off mid-way
         ) as exc:
             raise _api_error(f"cannot save image {ref}", exc) from exc
+
+    def load(self, tar_path: Path) -> None:
+        """``docker load`` of the archive at ``tar_path`` (its manifest names the tags to set)."""
+        try:
+            with tar_path.open("rb") as handle:
+                for chunk in self._client.api.load_image(handle, quiet=True):  # type: ignore[no-untyped-call]
+                    if isinstance(chunk, dict) and chunk.get("error"):
+                        raise EngineError(
+                            f"the engine refused to load {tar_path.name}: {str(chunk['error']).strip()}"
+                        )
+        except OSError as exc:
+            raise EngineError(f"cannot read {tar_path}: {exc.strerror or exc}") from exc
+        except (
+            docker.errors.DockerException,
+            requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError,
+        ) as exc:
+            raise _api_error(f"cannot load {tar_path.name}", exc) from exc
 
     def push(self, repository: str, tag: str) -> str:
         """Push and return the manifest digest the registry reported."""

@@ -96,6 +96,11 @@ class Member:
     devmajor: int
     devminor: int
     offset_data: int
+    # Whole seconds; what a rewriter needs to clamp times (the inspector ignores them).
+    mtime: int = 0
+    # Extended attributes from PAX ``SCHILY.xattr.*`` records, as raw bytes: a file capability
+    # (``security.capability``) is binary and must survive a rewrite byte for byte.
+    xattrs: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass
@@ -123,8 +128,11 @@ def _text(field: bytes) -> str:
     return field.split(b"\x00", 1)[0].decode("utf-8", "replace")
 
 
-def _pax(data: bytes) -> dict[str, str]:
-    records: dict[str, str] = {}
+_XATTR = "SCHILY.xattr."
+
+
+def _pax_raw(data: bytes) -> dict[str, bytes]:
+    records: dict[str, bytes] = {}
     position = 0
     while position < len(data):
         if data[position] == 0:
@@ -142,7 +150,7 @@ def _pax(data: bytes) -> dict[str, str]:
         key, equals, value = data[space + 1 : end - 1].partition(b"=")
         if not equals:
             raise TarFormatError("malformed PAX record")
-        records[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+        records[key.decode("utf-8", "replace")] = value
         position = end
     return records
 
@@ -156,14 +164,24 @@ def _pax_int(records: dict[str, str], key: str, default: int) -> int:
     return int(value)
 
 
+def _pax_mtime(records: dict[str, str], default: int) -> int:
+    value = records.get("mtime")
+    if value is None:
+        return default
+    whole = value.split(".", 1)[0]
+    if not whole.lstrip("-").isdigit() or not whole.isascii():
+        raise TarFormatError(f"invalid PAX mtime {value!r}")
+    return int(whole)
+
+
 def members(source: Source, end: TarEnd) -> Iterator[Member]:
     """Every member of the archive in order; ``end`` is filled in when iteration completes.
 
     The caller may read a member's data through ``source`` before asking for the next one.
     """
     position = 0
-    global_pax: dict[str, str] = {}
-    pax: dict[str, str] = {}
+    global_pax: dict[str, bytes] = {}
+    pax: dict[str, bytes] = {}
     long_name: str | None = None
     long_link: str | None = None
     while True:
@@ -195,16 +213,17 @@ def members(source: Source, end: TarEnd) -> Iterator[Member]:
             if len(payload) < size:
                 raise TarFormatError(f"truncated extended header at byte {position}")
             if kind == b"x":
-                pax.update(_pax(payload))
+                pax.update(_pax_raw(payload))
             elif kind == b"g":
-                global_pax.update(_pax(payload))
+                global_pax.update(_pax_raw(payload))
             elif kind == b"L":
                 long_name = _text(payload)
             else:
                 long_link = _text(payload)
             position = data_offset + -(-size // BLOCK) * BLOCK
             continue
-        records = {**global_pax, **pax} if global_pax else pax
+        raw = {**global_pax, **pax} if global_pax else pax
+        records = {key: value.decode("utf-8", "replace") for key, value in raw.items()}
         name = _text(block[0:100])
         if block[257:262] == b"ustar":
             prefix = _text(block[345:500])
@@ -226,6 +245,10 @@ def members(source: Source, end: TarEnd) -> Iterator[Member]:
             devmajor=_number(block[329:337], "devmajor"),
             devminor=_number(block[337:345], "devminor"),
             offset_data=data_offset,
+            mtime=_pax_mtime(records, _number(block[136:148], "mtime")),
+            xattrs=tuple(
+                sorted((key[len(_XATTR) :], value) for key, value in raw.items() if key.startswith(_XATTR))
+            ),
         )
         pax = {}
         long_name = long_link = None

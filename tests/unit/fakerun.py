@@ -254,4 +254,17 @@ def golden_repo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         write_rendered(render(spec, root), root)
     monkeypatch.setenv("HARDENING_FACTS_CACHE", str(tmp_path / "facts-cache"))
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    seed_canonical(tmp_path / "repro-cache", monkeypatch)
     return root
+
+
+def seed_canonical(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remember the synthetic image as already canonical, so a build takes it as it is.
+
+    The copy is no git checkout, so its SOURCE_DATE_EPOCH is 0; the real rewrite is tested on
+    its own (tests/unit/test_repro_*.py) and on the engine (tests/docker/test_reproducible.py).
+    """
+    from hardening.repro.image import Normalisation, remember
+
+    monkeypatch.setenv("HARDENING_REPRO_CACHE", str(cache_dir))
+    remember(cache_dir, Normalisation(IMAGE_ID, IMAGE_ID, 0, (), (), ()))
