@@ -187,3 +187,9 @@ class ArchiveTrustError(ArchiveError):
     """Archive data failed verification: a signature, a hash or a size does not match."""
 
     title = "Debian archive data failed verification"
+
+
+class InputUnavailable(InfrastructureError):
+    """A rebuild needs an input that can no longer be had (a package version, a revision, a base)."""
+
+    title = "an input of the build can no longer be had"

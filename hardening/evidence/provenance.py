@@ -3,12 +3,19 @@
 Builder: harden, at the version that built the image. Inputs: the git revision, the digests of the
 template, the rendered Dockerfile and the wheelhouse lock, the catalog variables, and the base
 image by id with the Debian mirror and suite it was bootstrapped from. Build start and end.
+
+What a rebuild needs besides (``harden verify --rebuild``): every Debian package and version and
+every wheel in the image, and the archive state (each suite's signed Release: date and sha256)
+the base and the build used, as resolved dependencies; ``SOURCE_DATE_EPOCH`` and the build
+record's whole inputs section as internal parameters; the image id and its layers' diff ids as
+byproducts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from hardening.evidence.statements import PROJECT_URI
 
@@ -56,6 +63,21 @@ def provenance(build: Mapping[str, Any], *, run_id: str, fallback_version: str) 
         "debian_mirror": labels.get(_BASE_MIRROR, "unknown"),
     }
     dependencies.append(base_dependency)
+    inputs: Mapping[str, Any] = build.get("inputs") or {}
+    dependencies.extend(_recorded_dependencies(inputs, str(labels.get(_BASE_MIRROR, ""))))
+    internal: dict[str, Any] = {"candidate": build.get("candidate_ref"), "labels": dict(labels)}
+    if inputs:
+        internal["sourceDateEpoch"] = build.get("source_date_epoch")
+        internal["rawImageId"] = build.get("raw_image_id")
+        internal["inputs"] = dict(inputs)
+    byproducts: list[dict[str, Any]] = [
+        {"name": "image-id", "digest": {"sha256": str(build.get("image_id", "")).removeprefix("sha256:")}}
+    ]
+    diff_ids = (build.get("normalisation") or {}).get("diff_ids") or []
+    byproducts.extend(
+        {"name": f"layer-{index}", "digest": {"sha256": str(diff_id).removeprefix("sha256:")}}
+        for index, diff_id in enumerate(diff_ids)
+    )
 
     return {
         "buildDefinition": {
@@ -67,7 +89,7 @@ def provenance(build: Mapping[str, Any], *, run_id: str, fallback_version: str) 
                 "variables": build.get("variables") or {},
                 "source": {"uri": source, "revision": revision},
             },
-            "internalParameters": {"candidate": build.get("candidate_ref"), "labels": dict(labels)},
+            "internalParameters": internal,
             "resolvedDependencies": dependencies,
         },
         "runDetails": {
@@ -80,11 +102,44 @@ def provenance(build: Mapping[str, Any], *, run_id: str, fallback_version: str) 
                 "startedOn": build.get("started_at"),
                 "finishedOn": build.get("finished_at"),
             },
-            "byproducts": [
-                {
-                    "name": "image-id",
-                    "digest": {"sha256": str(build.get("image_id", "")).removeprefix("sha256:")},
-                }
-            ],
+            "byproducts": byproducts,
         },
     }
+
+
+def _archive_dependency(state: Mapping[str, Any], default_mirror: str, prefix: str) -> dict[str, Any]:
+    mirror = str(state.get("mirror") or default_mirror).rstrip("/")
+    return {
+        "name": f"{prefix}:{state.get('suite')}",
+        "uri": f"{mirror}/dists/{state.get('suite')}/InRelease",
+        "digest": {"sha256": str(state.get("sha256"))},
+        "annotations": {"date": str(state.get("date"))},
+    }
+
+
+def _recorded_dependencies(inputs: Mapping[str, Any], base_mirror: str) -> list[dict[str, Any]]:
+    """The archive states, Debian packages and wheels a build record lists, as SLSA resources."""
+    found: list[dict[str, Any]] = []
+    base = inputs.get("base") or {}
+    for state in base.get("archive") or ():
+        found.append(_archive_dependency(state, base_mirror, "base-archive"))
+    for state in inputs.get("archive") or ():
+        found.append(_archive_dependency(state, base_mirror, "archive"))
+    for package in inputs.get("debian_packages") or ():
+        name, version, arch = package.get("name"), package.get("version"), package.get("architecture")
+        found.append(
+            {
+                "name": f"deb:{name}",
+                "uri": f"pkg:deb/debian/{name}@{quote(str(version), safe='')}?arch={arch}",
+                "annotations": {"version": version, "source": package.get("source")},
+            }
+        )
+    for wheel in inputs.get("wheels") or ():
+        found.append(
+            {
+                "name": f"wheel:{wheel.get('file')}",
+                "uri": str(wheel.get("file")),
+                "digest": {"sha256": wheel.get("sha256")},
+            }
+        )
+    return found

@@ -21,7 +21,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from hardening.errors import UsageError
@@ -87,6 +87,9 @@ class Verification:
     reference: str
     digest: str
     checks: tuple[Check, ...]
+    # The predicate of every attestation whose checks passed, by kind (a rebuild reads the
+    # provenance from here: signed, and about this digest).
+    predicates: Mapping[Attestation, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -211,7 +214,13 @@ def _summary(kind: Attestation, predicate: Mapping[str, Any], digest: str) -> tu
             assert_never(kind)
 
 
-def _attestation_checks(registry: Registry, ref: ImageRef, digest: str, key: PublicKey) -> list[Check]:
+def _attestation_checks(
+    registry: Registry,
+    ref: ImageRef,
+    digest: str,
+    key: PublicKey,
+    predicates: dict[Attestation, Mapping[str, Any]],
+) -> list[Check]:
     tag = attestation_tag(digest)
     manifest = registry.manifest(ref.repository, tag)
     if manifest is None:
@@ -262,6 +271,8 @@ def _attestation_checks(registry: Registry, ref: ImageRef, digest: str, key: Pub
         ok, detail = _summary(kind, statement.predicate, digest)
         checks.append(Check(kind.value, ok, detail))
         seen.add(kind)
+        if ok:
+            predicates[kind] = statement.predicate
     for kind in Attestation:
         if kind not in seen and not any(check.subject == kind.value for check in checks):
             checks.append(Check(kind.value, False, f"no {kind.predicate_type} attestation for {digest}"))
@@ -280,9 +291,10 @@ def verify(registry: Registry, ref: ImageRef, key: PublicKey) -> Verification:
         return Verification(
             reference, digest, (Check("image", False, f"the registry served {digest} for {ref.digest}"),)
         )
+    predicates: dict[Attestation, Mapping[str, Any]] = {}
     checks = [
         Check("image", True, f"{manifest.media_type or 'manifest'} {digest}"),
         _signature_check(registry, ref, digest, key),
-        *_attestation_checks(registry, ref, digest, key),
+        *_attestation_checks(registry, ref, digest, key, predicates),
     ]
-    return Verification(reference, digest, tuple(checks))
+    return Verification(reference, digest, tuple(checks), predicates)

@@ -155,6 +155,7 @@ def normalisation_summary(normalised: Normalisation) -> dict[str, Any]:
     return {
         "version": NORMALISER_VERSION,
         "cached": normalised.cached,
+        "diff_ids": list(normalised.diff_ids),
         "removed": dict(normalised.removed),
         "removed_paths": list(normalised.removed_paths),
         "clamped_mtimes": normalised.clamped,
