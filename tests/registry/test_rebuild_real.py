@@ -11,17 +11,19 @@ first differing layer and file are named (exit 1).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
 
-from tests.registry import test_release_real as release_tests
 from tests.registry.server import RegistryServer
-from tests.registry.test_release_real import PASSING_TEMPLATE, ThrowawayRepo, _output
-
-# The release tests' throwaway repository (fixture `repo`) and Trivy DB, shared as they are.
-_repo_fixture = release_tests.repo
-_trivy_db_fixture = release_tests.trivy_db
+from tests.registry.test_release_real import (  # noqa: F401 - repo and trivy_db: fixtures, used by name
+    PASSING_TEMPLATE,
+    ThrowawayRepo,
+    _output,
+    repo,
+    trivy_db,
+)
 
 pytestmark = [pytest.mark.registry, pytest.mark.docker, pytest.mark.trivy, pytest.mark.mirror]
 
@@ -35,21 +37,29 @@ APT_TEMPLATE = PASSING_TEMPLATE.replace(
 STAMPED_TEMPLATE = PASSING_TEMPLATE.replace("RUN echo", "RUN date +%s%N > /srv/built-at && echo")
 
 
-def _release(repo: ThrowawayRepo, registry: RegistryServer, template: str) -> str:
-    repo.set_template("good", template)
-    ran, _ = repo.run("good")
+@pytest.fixture
+def throwaway(request: pytest.FixtureRequest) -> ThrowawayRepo:
+    found: ThrowawayRepo = request.getfixturevalue("repo")
+    return found
+
+
+def _release(checkout: ThrowawayRepo, registry: RegistryServer, template: str) -> str:
+    checkout.set_template("good", template)
+    ran, _ = checkout.run("good")
     assert ran.returncode == 0, _output(ran)
-    released = repo.release(registry.address, "good")
+    released = checkout.release(registry.address, "good")
     assert released.returncode == 0, _output(released)
-    return f"{registry.address}/{repo.repository('good')}:1"
+    return f"{registry.address}/{checkout.repository('good')}:1"
 
 
-def _rebuild(repo: ThrowawayRepo, ref: str) -> subprocess.CompletedProcess[str]:
-    assert repo.key is not None
-    return repo.harden("verify", ref, "--key", str(repo.key.public), "--rebuild", "--repo", str(repo.root))
+def _rebuild(checkout: ThrowawayRepo, ref: str) -> subprocess.CompletedProcess[str]:
+    assert checkout.key is not None
+    return checkout.harden(
+        "verify", ref, "--key", str(checkout.key.public), "--rebuild", "--repo", str(checkout.root)
+    )
 
 
-def _rebuild_refs_left() -> list[str]:
+def _rebuild_refs() -> list[str]:
     listed = subprocess.run(
         ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "hardening-rebuild/*"],
         capture_output=True,
@@ -61,28 +71,29 @@ def _rebuild_refs_left() -> list[str]:
 
 
 def test_a_released_image_rebuilds_to_the_same_image_and_a_vanished_package_version_stops_it(
-    repo: ThrowawayRepo, registry: RegistryServer
+    throwaway: ThrowawayRepo, registry: RegistryServer
 ) -> None:
-    ref = _release(repo, registry, APT_TEMPLATE)
-    before = _rebuild_refs_left()
-
-    result = _rebuild(repo, ref)
+    checkout = throwaway
+    ref = _release(checkout, registry, APT_TEMPLATE)
+    result = _rebuild(checkout, ref)
 
     assert result.returncode == 0, _output(result)
-    assert "ok     rebuild      same image id sha256:" in result.stdout
+    found = re.search(r"ok     rebuild      same image id sha256:([0-9a-f]{12})", result.stdout)
+    assert found, _output(result)
     assert "reproduced:" in result.stdout
-    assert _rebuild_refs_left() == before  # the rebuild's private tags are gone
+    # The rebuild's private tags (named after the image) are gone.
+    assert not [tag for tag in _rebuild_refs() if found.group(1) in tag]
 
     # The same image released again with a provenance naming a version the mirror never served.
-    run_dir = sorted((repo.root / "out" / "runs").glob("*/good/build.json"))[-1]
+    run_dir = sorted((checkout.root / "out" / "runs").glob("*/good/build.json"))[-1]
     record = json.loads(run_dir.read_text())
     (package,) = [p for p in record["inputs"]["debian_packages"] if p["name"] == "libjq1"]
     package["version"] = "1.6-2.1+not.served"
     run_dir.write_text(json.dumps(record))
-    released = repo.release(registry.address, "good")
+    released = checkout.release(registry.address, "good")
     assert released.returncode == 0, _output(released)
 
-    result = _rebuild(repo, ref)
+    result = _rebuild(checkout, ref)
 
     assert result.returncode == 3, _output(result)
     assert "can no longer be had" in result.stderr
@@ -91,11 +102,11 @@ def test_a_released_image_rebuilds_to_the_same_image_and_a_vanished_package_vers
 
 
 def test_a_build_that_records_its_own_time_differs_in_a_named_layer_and_file(
-    repo: ThrowawayRepo, registry: RegistryServer
+    throwaway: ThrowawayRepo, registry: RegistryServer
 ) -> None:
-    ref = _release(repo, registry, STAMPED_TEMPLATE)
+    ref = _release(throwaway, registry, STAMPED_TEMPLATE)
 
-    result = _rebuild(repo, ref)
+    result = _rebuild(throwaway, ref)
 
     assert result.returncode == 1, _output(result)
     assert "the rebuilt image differs from the released one: layer 1 differs" in result.stderr
