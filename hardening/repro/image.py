@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hardening.atomic import write_text_atomic
 from hardening.engine.saved import private_dir, save_image
 from hardening.errors import BuildError, HardeningError
-from hardening.repro.archive import rewrite_archive
+from hardening.repro.rewrite import rewrite_archive
 from hardening.repro.archivestate import ReleaseState
 from hardening.repro.contents import DebianPackage, PythonPackage
 

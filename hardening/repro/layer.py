@@ -22,8 +22,13 @@ from hardening.repro.tarwrite import END_OF_ARCHIVE, Header, encode, padding
 _COPY_CHUNK = 1024 * 1024
 # Entries whose data lies in the layer: regular files (and the old-style "0"-less type).
 _DATA_KINDS = (b"0", b"\x00", b"7")
-_KINDS = {b"0": rules.Kind.FILE, b"\x00": rules.Kind.FILE, b"7": rules.Kind.FILE, b"5": rules.Kind.DIRECTORY}
-_KINDS[b"2"] = rules.Kind.SYMLINK
+_KINDS = {
+    b"0": rules.Kind.FILE,
+    b"\x00": rules.Kind.FILE,
+    b"7": rules.Kind.FILE,
+    b"5": rules.Kind.DIRECTORY,
+    b"2": rules.Kind.SYMLINK,
+}
 _HARDLINK = b"1"
 # Shadow files are a few kilobytes; anything larger is not rewritten in memory.
 _SHADOW_LIMIT = 16 * 1024 * 1024

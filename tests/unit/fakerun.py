@@ -258,8 +258,8 @@ def golden_repo_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def seed_canonical(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Remember the synthetic image as already canonical, so a build takes it as it is.
+def seed_canonical(cache_dir: Path, monkeypatch: pytest.MonkeyPatch, image_id: str = IMAGE_ID) -> None:
+    """Remember a fake engine's image as already canonical, so a build takes it as it is.
 
     The copy is no git checkout, so its SOURCE_DATE_EPOCH is 0; the real rewrite is tested on
     its own (tests/unit/test_repro_*.py) and on the engine (tests/docker/test_reproducible.py).
@@ -267,4 +267,4 @@ def seed_canonical(cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hardening.repro.image import Normalisation, remember
 
     monkeypatch.setenv("HARDENING_REPRO_CACHE", str(cache_dir))
-    remember(cache_dir, Normalisation(IMAGE_ID, IMAGE_ID, 0, (), (), ()))
+    remember(cache_dir, Normalisation(image_id, image_id, 0, (), (), ()))

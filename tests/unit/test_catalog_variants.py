@@ -201,11 +201,17 @@ def test_postgres_template_takes_jit_as_a_boolean_only() -> None:
     assert info.value.location is not None and info.value.location.line is not None
 
 
-def test_each_variant_builds_to_its_own_candidate_tag(make_repo: Callable[..., Path]) -> None:
+def test_each_variant_builds_to_its_own_candidate_tag(
+    make_repo: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from types import SimpleNamespace
     from typing import Any
 
     from hardening.build.docker import DockerBuilder
+    from tests.unit.fakerun import seed_canonical
+
+    # The fake engine's image counts as canonical already (the rewrite has tests of its own).
+    seed_canonical(tmp_path / "repro-cache", monkeypatch, "sha256:" + "1" * 64)
 
     class Engine:
         def __init__(self) -> None:
@@ -217,6 +223,9 @@ def test_each_variant_builds_to_its_own_candidate_tag(make_repo: Callable[..., P
         def build(self, *, tag: str, **_: Any) -> Any:
             self.tags.append(tag)
             return SimpleNamespace(image_id="sha256:" + "1" * 64)
+
+        def tag(self, image: str, repository: str, tag: str) -> None:
+            pass
 
     catalog = load_catalog(_catalog(make_repo))
     engine = Engine()

@@ -8,7 +8,7 @@ import tarfile
 from pathlib import Path
 
 from hardening.inspect.tarfs import read_image_tar
-from hardening.repro.archive import rewrite_archive
+from hardening.repro.rewrite import rewrite_archive
 from hardening.repro.archivestate import ReleaseState, label_text, parse_label, releases_in_rootfs
 from hardening.repro.config import epoch_text, normalise_config, parse_time
 from hardening.repro.image import Normalisation, _remembered, remember
