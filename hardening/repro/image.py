@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 from hardening.atomic import write_text_atomic
 from hardening.engine.saved import private_dir, save_image
 from hardening.errors import BuildError, HardeningError
-from hardening.repro.rewrite import rewrite_archive
 from hardening.repro.archivestate import ReleaseState
 from hardening.repro.contents import DebianPackage, PythonPackage
+from hardening.repro.rewrite import rewrite_archive
 
 if TYPE_CHECKING:  # the docker SDK is slow to import; callers hand us a connected engine
     from hardening.engine.client import Engine

@@ -8,10 +8,10 @@ import tarfile
 from pathlib import Path
 
 from hardening.inspect.tarfs import read_image_tar
-from hardening.repro.rewrite import rewrite_archive
 from hardening.repro.archivestate import ReleaseState, label_text, parse_label, releases_in_rootfs
 from hardening.repro.config import epoch_text, normalise_config, parse_time
 from hardening.repro.image import Normalisation, _remembered, remember
+from hardening.repro.rewrite import rewrite_archive
 from tests.unit.imagetar import ImageSpec, directory, file, legacy_save, sha256
 
 EPOCH = 1_800_000_000
