@@ -48,13 +48,14 @@ class DockerBuilder(Builder):
         output = self._engine.build(
             context=root / spec.context_dir,
             dockerfile=rendered.path.name,
-            tag=candidate,
+            tag=None,
             labels=all_labels,
             on_line=on_line,
             nocache=nocache,
         )
-        # The candidate is the engine's image made canonical; the engine's own stays untagged,
-        # as the build cache of the next build.
+        # The candidate is the engine's image made canonical, and only that: the engine's own
+        # image is never tagged (it is the build cache of the next build), so a build that fails
+        # on the way leaves no candidate behind.
         epoch = source_date_epoch(labels)
         repository, _, tag = candidate.rpartition(":")
         normalised = normalise_image(

@@ -128,7 +128,7 @@ class Engine:
         *,
         context: Path,
         dockerfile: str,
-        tag: str,
+        tag: str | None,
         labels: Mapping[str, str],
         buildargs: Mapping[str, str] | None = None,
         on_line: Callable[[str], None] | None = None,
@@ -137,7 +137,8 @@ class Engine:
     ) -> BuildOutput:
         """Build with the classic builder, streaming the log line by line to ``on_line``.
 
-        ``nocache`` runs every step again, as an engine with an empty build cache would.
+        ``nocache`` runs every step again, as an engine with an empty build cache would. Without
+        ``tag`` the image is left untagged (its id is returned).
         """
         log: list[str] = []
         image_id: str | None = None
@@ -177,12 +178,12 @@ class Engine:
             urllib3.exceptions.HTTPError,
         ) as exc:
             raise EngineError(
-                f"the engine failed during the build of {tag}",
+                f"the engine failed during the build of {tag or dockerfile}",
                 hint=ENGINE_HINT,
                 details="\n".join([*log[-15:], str(exc)]),
             ) from exc
         if image_id is None:
-            info = self.image(tag)
+            info = self.image(tag) if tag else None
             if info is None:
                 raise _build_failure("the build produced no image", log)
             image_id = info.id

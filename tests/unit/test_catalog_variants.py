@@ -220,12 +220,12 @@ def test_each_variant_builds_to_its_own_candidate_tag(
         def image(self, ref: str) -> Any:
             return SimpleNamespace(id="sha256:" + "1" * 64, size=1, layers=1, labels={})
 
-        def build(self, *, tag: str, **_: Any) -> Any:
-            self.tags.append(tag)
+        def build(self, *, tag: str | None, **_: Any) -> Any:
+            assert tag is None  # only the canonical image is ever tagged
             return SimpleNamespace(image_id="sha256:" + "1" * 64)
 
         def tag(self, image: str, repository: str, tag: str) -> None:
-            pass
+            self.tags.append(f"{repository}:{tag}")
 
     catalog = load_catalog(_catalog(make_repo))
     engine = Engine()
