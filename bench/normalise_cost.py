@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hardening.base import ensure_base, resolve_mirrors
+from hardening.base import is_current, resolve_mirrors
 from hardening.build.identity import oci_labels, source_identity
 from hardening.build.service import prepare_context
 from hardening.catalog import load_catalog
@@ -57,15 +57,17 @@ def main() -> None:
     print(f"{'image':<24} {'engine build':>12} {'normalise (median)':>19} {'ratio':>6}  phases (median s)")
     try:
         for spec in catalog.select(args.image):
-            base = ensure_base(engine, spec.base, identity=identity)
-            base_info = engine.image(base.image_id)
-            assert base_info is not None
+            base_info = engine.image(spec.base.ref)
+            mirror, security = resolve_mirrors(spec.base)
+            if base_info is None or not is_current(dict(base_info.labels), spec.base, mirror):
+                print(f"{spec.name}: skipped, base {spec.base.ref} missing or stale (run `harden base`)")
+                continue
             rendered = render_checked(spec, catalog.root)
             prepare_context(spec, catalog.root)
             labels = {
                 **oci_labels(spec, rendered, source=catalog.source, identity=identity),
                 "org.opencontainers.image.base.name": spec.base.ref,
-                "org.hardening.base.id": base.image_id,
+                "org.hardening.base.id": base_info.id,
             }
             raw_tag = f"{PREFIX}/{spec.name}:raw"
             started = time.perf_counter()
@@ -78,7 +80,6 @@ def main() -> None:
             )
             build_seconds = time.perf_counter() - started
             created += [raw_tag, f"{PREFIX}/{spec.name}:normalised"]
-            mirror, security = resolve_mirrors(spec.base)
             totals: list[float] = []
             phases: dict[str, list[float]] = {phase: [] for phase in PHASES}
             for run in range(args.runs):
