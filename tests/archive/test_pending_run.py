@@ -34,7 +34,7 @@ from hardening.scan.interface import Scanner, ScanOptions, ScanResult, ScanTarge
 from hardening.scan.service import write_scan_record
 from tests.archive.aptrepo import status_paragraph
 from tests.archive.conftest import SUITE, Scenario
-from tests.unit.fakerun import HISTORY, FakeEngine, golden_repo_copy
+from tests.unit.fakerun import HISTORY, FakeEngine, golden_repo_copy, remember_canonical
 from tests.unit.imagetar import ImageSpec, directory, file, legacy_save, sha256
 
 NOW = datetime(2026, 1, 20, 12, tzinfo=UTC)
@@ -87,6 +87,7 @@ class _Engine(FakeEngine):
         super().__init__(catalog)
         self.tar = tar
         self.image_id = _config_id(tar)
+        remember_canonical(self.image_id)  # the rewrite is not under test here
 
     def image(self, ref: str) -> ImageInfo | None:
         if ref == self.image_id or self.tags.get(ref) == self.image_id:

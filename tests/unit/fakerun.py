@@ -264,7 +264,12 @@ def seed_canonical(cache_dir: Path, monkeypatch: pytest.MonkeyPatch, image_id: s
     The copy is no git checkout, so its SOURCE_DATE_EPOCH is 0; the real rewrite is tested on
     its own (tests/unit/test_repro_*.py) and on the engine (tests/docker/test_reproducible.py).
     """
+    monkeypatch.setenv("HARDENING_REPRO_CACHE", str(cache_dir))
+    remember_canonical(image_id)
+
+
+def remember_canonical(image_id: str) -> None:
+    """Remember another fake image as canonical, in the cache ``seed_canonical`` set up."""
     from hardening.repro.image import Normalisation, remember
 
-    monkeypatch.setenv("HARDENING_REPRO_CACHE", str(cache_dir))
-    remember(cache_dir, Normalisation(image_id, image_id, 0, (), (), ()))
+    remember(Path(os.environ["HARDENING_REPRO_CACHE"]), Normalisation(image_id, image_id, 0, (), (), ()))
