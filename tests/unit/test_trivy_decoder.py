@@ -8,6 +8,7 @@ the JSON text must agree with the field-by-field check of the decoded JSON.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -161,7 +162,9 @@ def damaged(changes: list[tuple[int, int]]) -> dict[str, Any]:
             if replacement == len(REPLACEMENTS):
                 del target[path[-1]]
             else:
-                target[path[-1]] = REPLACEMENTS[replacement]
+                # a copy: a later change of the same example may write into the replacement,
+                # and the shared {} would carry that (or itself) into every later example
+                target[path[-1]] = copy.deepcopy(REPLACEMENTS[replacement])
         except (KeyError, IndexError, TypeError):
             continue  # an earlier change removed the place
     return data
