@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from hardening import latency
 from hardening.atomic import write_text_atomic
+from hardening.chart import day, nice_step, num
 from hardening.errors import Location, ReportInputError
 from hardening.findings import Severity
 from hardening.history import SEVERITY_ORDER, HistoryRecord
+from hardening.pending.updates import Latency
 
 SVG_NS = "http://www.w3.org/2000/svg"
 
@@ -60,6 +63,7 @@ class TrendFiles:
     svg: Path
     markdown: Path
     records: int
+    released: int = 0  # security updates with a patch latency
 
 
 def svg_name(image: str) -> str:
@@ -70,39 +74,34 @@ def markdown_name(image: str) -> str:
     return f"trend-{image}.md"
 
 
-def nice_step(maximum: int, max_ticks: int) -> int:
-    """The smallest 1, 2 or 5 times a power of ten that needs at most ``max_ticks`` intervals."""
-    if maximum <= 0:
-        return 1
-    magnitude = 1
-    while True:
-        for factor in (1, 2, 5):
-            step = factor * magnitude
-            if -(-maximum // step) <= max_ticks:
-                return step
-        magnitude *= 10
-
-
 def _num(value: float) -> str:
-    # Fixed precision keeps the SVG byte-identical across runs and platforms.
-    text = f"{value:.1f}"
-    return text.removesuffix(".0")
+    return num(value)
 
 
 def _date(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
+    return day(moment)
 
 
 class _Scale:
-    def __init__(self, records: Sequence[HistoryRecord], layout: Layout, y_max: int) -> None:
+    def __init__(
+        self,
+        records: Sequence[HistoryRecord],
+        layout: Layout,
+        y_max: int,
+        window: tuple[datetime, datetime] | None = None,
+    ) -> None:
         self.layout = layout
         self.y_max = y_max
-        self.start = records[0].date
-        self.span = records[-1].date - records[0].date
+        # A window wider than the scans: the latency panel's releases share the time axis.
+        self.start, end = window or (records[0].date, records[-1].date)
+        self.span = end - self.start
         self.count = len(records)
+        self.windowed = window is not None
 
     def x_of(self, index: int, moment: datetime) -> float:
         layout = self.layout
+        if self.windowed and self.span > timedelta(0):
+            return layout.left + layout.plot_width * ((moment - self.start) / self.span)
         if self.count == 1:
             return layout.left + layout.plot_width / 2
         if self.span <= timedelta(0):
@@ -115,26 +114,36 @@ class _Scale:
         return layout.top + layout.plot_height * (1 - count / self.y_max)
 
 
-def render_svg(image: str, records: Sequence[HistoryRecord], layout: Layout = Layout()) -> str:
-    """One chart: a polyline per severity, dates on x, open findings on y."""
+def render_svg(
+    image: str,
+    records: Sequence[HistoryRecord],
+    layout: Layout = Layout(),
+    latencies: Sequence[Latency] = (),
+) -> str:
+    """One chart: a polyline per severity, dates on x, open findings on y; below it, when the
+    update history has released security updates, their patch latency (``hardening.latency``)."""
     if not records:
         raise ReportInputError(f"no scan history for {image}", hint="scan the image first (harden scan)")
     records = sorted(records, key=lambda r: r.date)
     highest = max(r.counts.of(s) for r in records for s in Severity)
     step = nice_step(highest, layout.max_y_ticks)
     y_max = step * (highest // step + 1)  # headroom: the highest line never sits on the frame
-    scale = _Scale(records, layout, y_max)
+    security = latency.security_latencies(latencies)
+    window = latency.window(records[0].date, records[-1].date, security) if security else None
+    scale = _Scale(records, layout, y_max, window)
     title = f"{image}: open vulnerabilities by severity"
     first, last = _date(records[0].date), _date(records[-1].date)
     subtitle = f"{len(records)} scan{'s' if len(records) != 1 else ''}, {first} to {last} (UTC)"
 
+    panel = latency.Panel(top=layout.height, left=layout.left, width=layout.plot_width, window=window)
+    height = layout.height + (panel.height if security else 0)
     root = ET.Element(
         "svg",
         {
             "xmlns": SVG_NS,
             "width": str(layout.width),
-            "height": str(layout.height),
-            "viewBox": f"0 0 {layout.width} {layout.height}",
+            "height": str(height),
+            "viewBox": f"0 0 {layout.width} {height}",
             "role": "img",
             "aria-labelledby": "chart-title chart-desc",
             "font-family": "sans-serif",
@@ -144,7 +153,10 @@ def render_svg(image: str, records: Sequence[HistoryRecord], layout: Layout = La
     ET.SubElement(root, "title", {"id": "chart-title"}).text = title
     latest = records[-1].counts
     ET.SubElement(root, "desc", {"id": "chart-desc"}).text = (
-        f"{subtitle}. Latest: " + ", ".join(f"{latest.of(s)} {s.label}" for s in SEVERITY_ORDER) + "."
+        f"{subtitle}. Latest: "
+        + ", ".join(f"{latest.of(s)} {s.label}" for s in SEVERITY_ORDER)
+        + "."
+        + (f" Patch latency: {latency.summary(security)}." if security else "")
     )
     ET.SubElement(root, "rect", {"width": "100%", "height": "100%", "fill": "#ffffff"})
     heading = ET.SubElement(
@@ -161,6 +173,7 @@ def render_svg(image: str, records: Sequence[HistoryRecord], layout: Layout = La
     _x_axis(root, layout, scale, records)
     _series(root, scale, records)
     _legend(root, layout)
+    latency.draw(root, security, panel)
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -309,7 +322,7 @@ def _legend(root: ET.Element, layout: Layout) -> None:
         ).text = severity.label
 
 
-def render_markdown(image: str, records: Sequence[HistoryRecord]) -> str:
+def render_markdown(image: str, records: Sequence[HistoryRecord], latencies: Sequence[Latency] = ()) -> str:
     """A table with one row per scan, newest first, and one column per severity."""
     if not records:
         raise ReportInputError(f"no scan history for {image}", hint="scan the image first (harden scan)")
@@ -330,7 +343,9 @@ def render_markdown(image: str, records: Sequence[HistoryRecord]) -> str:
             _cell(record.trivy_version or "-"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    security = latency.security_latencies(latencies)
+    return text + "\n" + latency.markdown(image, security) if security else text
 
 
 def _short_digest(digest: str) -> str:
@@ -369,19 +384,34 @@ def select_history(
 
 
 def write_trends(
-    history: Mapping[str, Sequence[HistoryRecord]], out_dir: Path, images: Iterable[str], *, source: Path
+    history: Mapping[str, Sequence[HistoryRecord]],
+    out_dir: Path,
+    images: Iterable[str],
+    *,
+    source: Path,
+    latencies: Mapping[str, Sequence[Latency]] | None = None,
 ) -> tuple[TrendFiles, ...]:
-    """Render every selected image before writing any file, then write each one atomically."""
+    """Render every selected image before writing any file, then write each one atomically.
+
+    ``latencies`` (by image, from the update history) adds the patch-latency panel and table.
+    """
     selected = select_history(history, images, source)
+    delays = latencies or {}
     rendered = [
-        (image, render_svg(image, records), render_markdown(image, records), len(records))
+        (
+            image,
+            render_svg(image, records, latencies=delays.get(image, ())),
+            render_markdown(image, records, delays.get(image, ())),
+            len(records),
+            len(latency.security_latencies(delays.get(image, ()))),
+        )
         for image, records in selected.items()
     ]
     written: list[TrendFiles] = []
-    for image, svg, markdown, count in rendered:
+    for image, svg, markdown, count, released in rendered:
         svg_path = out_dir / svg_name(image)
         md_path = out_dir / markdown_name(image)
         write_text_atomic(svg_path, svg)
         write_text_atomic(md_path, markdown)
-        written.append(TrendFiles(image, svg_path, md_path, count))
+        written.append(TrendFiles(image, svg_path, md_path, count, released))
     return tuple(written)

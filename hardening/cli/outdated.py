@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from hardening.cli.app import Context, echo, pass_ctx
-from hardening.errors import ArchiveError
+from hardening.errors import ArchiveError, UsageError
 
 if TYPE_CHECKING:
     from hardening.archive.image import ImageState, TargetOptions
@@ -85,6 +85,26 @@ class _Selected:
     type=click.Path(path_type=Path, file_okay=False),
     help="Write <out>/<image>/outdated.json here (default: a new run directory).",
 )
+@click.option(
+    "--released",
+    is_flag=True,
+    help="Catalog images by their first release tag (what was shipped), not their latest build.",
+)
+@click.option(
+    "--registry",
+    metavar="HOST[:PORT]",
+    help="With --released: the release tag at this registry, pulled first (`docker login` credentials).",
+)
+@click.option(
+    "--history-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Record the first sighting of each pending update of catalog images in <dir>/updates/.",
+)
+@click.option(
+    "--stale-list",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the catalog names of images with pending security updates here, one per line.",
+)
 @pass_ctx
 def outdated(
     ctx: Context,
@@ -99,6 +119,10 @@ def outdated(
     timeout: float,
     changelogs: str,
     out_dir: Path | None,
+    released: bool,
+    registry: str | None,
+    history_dir: Path | None,
+    stale_list: Path | None,
 ) -> None:
     """Packages of images (catalog names, --image REF, --archive TAR) with newer versions in the archive.
 
@@ -108,17 +132,23 @@ def outdated(
     fails verification (the record is still written, with the gaps named).
     """
     from hardening.archive.outdated import ChangelogMode, check_image
-    from hardening.atomic import write_json
+    from hardening.atomic import write_json, write_text_atomic
     from hardening.scan.service import ref_dir_name
 
+    if registry and not released:
+        raise UsageError("--registry goes with --released (the release tags at that registry)")
     options = _target_options(suite, mirror, security_mirror)
-    access = _access(keyrings, cache_dir, timeout)
-    selected = _select(ctx, images, refs, archives)
+    committed = [ctx.catalog.output_dir / "history"] if ctx.catalog_path.is_file() else []
+    access = _access(
+        keyrings, cache_dir, timeout, history=[*committed, *([history_dir] if history_dir else [])]
+    )
+    selected = _select(ctx, images, refs, archives, released=released, registry=registry)
     if out_dir is None:
         from hardening.run.store import new_run_dir
 
-        out_dir = new_run_dir(ctx.catalog.output_dir).path
+        out_dir = new_run_dir(ctx.output_dir_outside_catalog()).path
     faults = 0
+    stale: list[str] = []
     for item in selected:
         target = _target(item, options)
         report = check_image(item.state, target, access, changelogs=ChangelogMode(changelogs))
@@ -126,7 +156,14 @@ def outdated(
         write_json(record, report.to_json(), sort_keys=False)
         _print_report(item.name, target, report, record)
         faults += len(report.faults)
+        if item.base is not None and report.security_pending:
+            stale.append(item.name)
+        if history_dir is not None and item.base is not None:
+            _record_sightings(history_dir, item.name, report, committed)
     access.cache.prune()
+    if stale_list is not None:
+        write_text_atomic(stale_list, "".join(f"{name}\n" for name in stale))
+        echo(f"pending security updates: {', '.join(stale) or 'none'} → {stale_list}")
     if faults:
         raise ArchiveError(
             f"{faults} file(s) from the archive could not be read or verified; the CVE lists above "
@@ -192,14 +229,41 @@ def _target_options(suite: str | None, mirror: str | None, security_mirror: str 
     return TargetOptions(suite=suite, mirror=mirror, security_mirror=security_mirror or None)
 
 
-def _access(keyrings: tuple[Path, ...], cache_dir: Path | None, timeout: float) -> ArchiveAccess:
+def _access(
+    keyrings: tuple[Path, ...], cache_dir: Path | None, timeout: float, *, history: list[Path] | None = None
+) -> ArchiveAccess:
     from hardening.archive.cache import ArchiveCache, default_cache_dir
     from hardening.archive.fetch import Fetcher
     from hardening.archive.outdated import ArchiveAccess
     from hardening.archive.release import DEFAULT_KEYRING
+    from hardening.pending.updates import known_sightings
 
     cache = ArchiveCache((cache_dir or default_cache_dir()).expanduser())
-    return ArchiveAccess(Fetcher(timeout=timeout), cache, tuple(keyrings) or (DEFAULT_KEYRING,))
+    return ArchiveAccess(
+        Fetcher(timeout=timeout),
+        cache,
+        tuple(keyrings) or (DEFAULT_KEYRING,),
+        # First sightings the repository's update history records: a fresh machine's empty cache
+        # must not make an old update look new.
+        known_sightings=known_sightings(history or []),
+    )
+
+
+def _record_sightings(history_dir: Path, image: str, report: OutdatedReport, committed: list[Path]) -> None:
+    from datetime import UTC, datetime
+
+    from hardening.pending.findings import pending_finding
+    from hardening.pending.updates import record_seen
+
+    findings = [
+        pending_finding(
+            u, image=image, tool="debian-archive", checked_at=report.checked_at, layer=None, cve_gap=None
+        )
+        for u in report.pending
+    ]
+    added = record_seen(history_dir, image, findings, now=datetime.now(UTC), also_in=committed)
+    if added:
+        echo(f"  first sightings recorded: {', '.join(f'{e.source} {e.version}' for e in added)}")
 
 
 def _target(item: _Selected, options: TargetOptions) -> ArchiveTarget:
@@ -210,7 +274,13 @@ def _target(item: _Selected, options: TargetOptions) -> ArchiveTarget:
 
 
 def _select(
-    ctx: Context, images: tuple[str, ...], refs: tuple[str, ...], archives: tuple[Path, ...]
+    ctx: Context,
+    images: tuple[str, ...],
+    refs: tuple[str, ...],
+    archives: tuple[Path, ...],
+    *,
+    released: bool = False,
+    registry: str | None = None,
 ) -> list[_Selected]:
     from hardening.archive.image import read_image_archive, read_image_ref
 
@@ -226,7 +296,10 @@ def _select(
         for ref in refs:
             selected.append(_Selected(ref, read_image_ref(engine, ref), None))
         if images or not refs:
-            selected.extend(_catalog_images(ctx, images, engine))
+            if released:
+                selected.extend(_released_images(ctx, images, engine, registry))
+            else:
+                selected.extend(_catalog_images(ctx, images, engine))
     finally:
         engine.close()
     return selected
@@ -245,6 +318,24 @@ def _catalog_images(ctx: Context, images: tuple[str, ...], engine: object) -> li
         # By id: a concurrent build may have moved the candidate tag since the record was written.
         state = read_image_ref(engine, build.image_id, reference=build.candidate_ref)
         found.append(_Selected(spec.name, state, spec.base))
+    return found
+
+
+def _released_images(
+    ctx: Context, images: tuple[str, ...], engine: object, registry: str | None
+) -> list[_Selected]:
+    """Each image as shipped: its first release tag, at ``registry`` (pulled) or local."""
+    from hardening.archive.image import read_image_ref
+    from hardening.engine.client import Engine
+
+    assert isinstance(engine, Engine)  # noqa: S101 # nosec B101 - narrows a type for a lazy import
+    found = []
+    for spec in ctx.catalog.select(images):
+        repository = f"{registry.rstrip('/')}/{spec.repository}" if registry else spec.repository
+        tag = spec.tags[0]
+        if registry:
+            engine.pull(repository, tag)
+        found.append(_Selected(spec.name, read_image_ref(engine, f"{repository}:{tag}"), spec.base))
     return found
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hardening.cli.app import Context, echo, pass_ctx
 from hardening.errors import ExitCode
+
+if TYPE_CHECKING:
+    from hardening.release import Pushed
 
 
 @click.command()
@@ -23,8 +28,15 @@ from hardening.errors import ExitCode
     help="The release private key (`harden keys generate`); its passphrase is read from "
     "$HARDENING_KEY_PASSPHRASE. Env: HARDENING_RELEASE_KEY.",
 )
+@click.option(
+    "--record-history",
+    is_flag=True,
+    help="Note in scans/history/updates/ which pending updates each pushed image now carries.",
+)
 @pass_ctx
-def release(ctx: Context, images: tuple[str, ...], registry: str, key_path: Path) -> None:
+def release(
+    ctx: Context, images: tuple[str, ...], registry: str, key_path: Path, record_history: bool
+) -> None:
     """Push the images whose latest `harden run` passed the gate; push nothing for the others.
 
     Each pushed digest is signed and gets its attestations (SBOM, SLSA provenance, OpenVEX, gate
@@ -94,6 +106,10 @@ def release(ctx: Context, images: tuple[str, ...], registry: str, key_path: Path
                 "key": key.public.fingerprint,
             }
             write_json(found.run.image_dir(spec.name) / RELEASE_FILE, record)
+            if record_history:
+                _record_shipped(
+                    catalog.output_dir / "history", spec.name, found.run.image_dir(spec.name), pushed
+                )
             for item in pushed:
                 echo(f"{spec.name}: pushed {item.ref}@{item.digest}")
             for entry in evidence:
@@ -105,3 +121,42 @@ def release(ctx: Context, images: tuple[str, ...], registry: str, key_path: Path
         engine_client.close()
     if refused:
         sys.exit(ExitCode.GATE_FAILED)
+
+
+def _record_shipped(history_dir: Path, image: str, image_dir: Path, pushed: Sequence[Pushed]) -> None:
+    """The updates first seen missing from earlier releases that this one carries, with its time."""
+    from datetime import UTC, datetime
+
+    from hardening.pending.record import read_pending_record
+    from hardening.pending.updates import record_released
+    from hardening.run.store import PENDING_FILE
+
+    pending = image_dir / PENDING_FILE
+    if not pending.is_file():
+        echo(
+            f"{image}: the run has no {PENDING_FILE} (--no-pending): which pending updates this release "
+            "carries is not recorded",
+            err=True,
+        )
+        return
+    _image_id, checks = read_pending_record(pending)
+    installed: dict[str, str] = {}
+    for check in checks:
+        installed.update(check.installed)
+    if not installed:
+        echo(
+            f"{image}: the archive check of this run saw no packages; no update is recorded as shipped",
+            err=True,
+        )
+        return
+    digest = sorted({item.digest for item in pushed})[0]
+    shipped = record_released(
+        history_dir,
+        image,
+        installed,
+        released=datetime.now(UTC),
+        digest=digest,
+        refs=sorted(item.ref for item in pushed),
+    )
+    for event in shipped:
+        echo(f"{image}: ships {event.source} {event.version} ({event.suite}), first seen missing earlier")

@@ -259,6 +259,29 @@ class Engine:
             raise RegistryError(f"push of {repository}:{tag} reported no digest")
         return digest
 
+    def pull(self, repository: str, tag: str) -> str:
+        """Pull ``repository:tag`` (credentials of `docker login`) and return the image id."""
+        try:
+            for chunk in self._client.api.pull(repository, tag=tag, stream=True, decode=True):
+                if "error" in chunk:
+                    raise RegistryError(
+                        f"pull of {repository}:{tag} failed: {str(chunk['error']).strip()}",
+                        hint="check the reference, that the registry runs, and `docker login` for it",
+                    )
+        except (
+            docker.errors.DockerException,
+            requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError,  # the stream cut off mid-way
+        ) as exc:
+            raise RegistryError(
+                f"pull of {repository}:{tag} failed: {exc}",
+                hint="check the reference, that the registry runs, and `docker login` for it",
+            ) from exc
+        info = self.image(f"{repository}:{tag}")
+        if info is None:
+            raise RegistryError(f"pull of {repository}:{tag} reported success, but the image is not there")
+        return info.id
+
     # -- containers ---------------------------------------------------------------------
 
     def run(

@@ -13,6 +13,7 @@ from hardening.cli import main
 from hardening.errors import ExitCode, ReportInputError
 from hardening.findings import Severity
 from hardening.history import GateResult, HistoryRecord, SeverityCounts, append_record, load_history
+from hardening.pending.updates import known_sightings, latencies, load_updates
 from hardening.trend import COLOURS, nice_step, render_markdown, render_svg, write_trends
 from tests.conftest import REPO_ROOT
 
@@ -251,8 +252,14 @@ def test_cli_malformed_line_exits_2_naming_the_line(
 
 
 def test_committed_example_is_up_to_date() -> None:
-    """docs/trend-python-secure.svg is what `harden trend` makes of docs/example-history."""
-    history = load_history(REPO_ROOT / "docs" / "example-history")
-    records = history[IMAGE]
-    assert (REPO_ROOT / "docs" / "trend-python-secure.svg").read_text() == render_svg(IMAGE, records)
-    assert (REPO_ROOT / "docs" / "trend-python-secure.md").read_text() == render_markdown(IMAGE, records)
+    """docs/trend-python-secure.svg is what `harden trend` makes of docs/example-history (the scan
+    history and, under updates/, the update history that gives the patch latency)."""
+    example = REPO_ROOT / "docs" / "example-history"
+    records = load_history(example)[IMAGE]
+    delays = latencies(load_updates(example)[IMAGE], known=known_sightings([example]))
+    assert len(delays) == 7  # six security updates and a point update
+    svg = render_svg(IMAGE, records, latencies=delays)
+    assert (REPO_ROOT / "docs" / "trend-python-secure.svg").read_text() == svg
+    assert (REPO_ROOT / "docs" / "trend-python-secure.md").read_text() == render_markdown(
+        IMAGE, records, delays
+    )
