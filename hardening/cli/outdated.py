@@ -101,6 +101,11 @@ class _Selected:
     help="Record the first sighting of each pending update of catalog images in <dir>/updates/.",
 )
 @click.option(
+    "--pending-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also write <dir>/<image>/pending.json, the record `harden report` reads (as `harden scan` does).",
+)
+@click.option(
     "--stale-list",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Write the catalog names of images with pending security updates here, one per line.",
@@ -122,6 +127,7 @@ def outdated(
     released: bool,
     registry: str | None,
     history_dir: Path | None,
+    pending_dir: Path | None,
     stale_list: Path | None,
 ) -> None:
     """Packages of images (catalog names, --image REF, --archive TAR) with newer versions in the archive.
@@ -142,13 +148,13 @@ def outdated(
     access = _access(
         keyrings, cache_dir, timeout, history=[*committed, *([history_dir] if history_dir else [])]
     )
-    selected = _select(ctx, images, refs, archives, released=released, registry=registry)
+    stale: list[str] = []  # catalog images to rebuild: never released, or lacking security updates
+    selected = _select(ctx, images, refs, archives, released=released, registry=registry, unreleased=stale)
     if out_dir is None:
         from hardening.run.store import new_run_dir
 
         out_dir = new_run_dir(ctx.output_dir_outside_catalog()).path
     faults = 0
-    stale: list[str] = []
     for item in selected:
         target = _target(item, options)
         report = check_image(item.state, target, access, changelogs=ChangelogMode(changelogs))
@@ -160,6 +166,8 @@ def outdated(
             stale.append(item.name)
         if history_dir is not None and item.base is not None:
             _record_sightings(history_dir, item.name, report, committed)
+        if pending_dir is not None:
+            _write_pending(pending_dir / ref_dir_name(item.name), item, target, report)
     access.cache.prune()
     if stale_list is not None:
         write_text_atomic(stale_list, "".join(f"{name}\n" for name in stale))
@@ -249,6 +257,21 @@ def _access(
     )
 
 
+def _write_pending(folder: Path, item: _Selected, target: ArchiveTarget, report: OutdatedReport) -> None:
+    from hardening.pending.debian import check_of_report
+    from hardening.pending.record import write_pending_record
+    from hardening.run.store import PENDING_FILE
+
+    check = check_of_report(item.name, target, item.state, report)
+    write_pending_record(
+        folder / PENDING_FILE,
+        image=item.name,
+        ref=item.state.reference,
+        image_id=item.state.image_id,
+        checks=[check],
+    )
+
+
 def _record_sightings(history_dir: Path, image: str, report: OutdatedReport, committed: list[Path]) -> None:
     from datetime import UTC, datetime
 
@@ -281,6 +304,7 @@ def _select(
     *,
     released: bool = False,
     registry: str | None = None,
+    unreleased: list[str] | None = None,
 ) -> list[_Selected]:
     from hardening.archive.image import read_image_archive, read_image_ref
 
@@ -297,7 +321,10 @@ def _select(
             selected.append(_Selected(ref, read_image_ref(engine, ref), None))
         if images or not refs:
             if released:
-                selected.extend(_released_images(ctx, images, engine, registry))
+                found = _released_images(
+                    ctx, images, engine, registry, [] if unreleased is None else unreleased
+                )
+                selected.extend(found)
             else:
                 selected.extend(_catalog_images(ctx, images, engine))
     finally:
@@ -322,7 +349,7 @@ def _catalog_images(ctx: Context, images: tuple[str, ...], engine: object) -> li
 
 
 def _released_images(
-    ctx: Context, images: tuple[str, ...], engine: object, registry: str | None
+    ctx: Context, images: tuple[str, ...], engine: object, registry: str | None, unreleased: list[str]
 ) -> list[_Selected]:
     """Each image as shipped: its first release tag, at ``registry`` (pulled) or local."""
     from hardening.archive.image import read_image_ref
@@ -333,8 +360,11 @@ def _released_images(
     for spec in ctx.catalog.select(images):
         repository = f"{registry.rstrip('/')}/{spec.repository}" if registry else spec.repository
         tag = spec.tags[0]
-        if registry:
-            engine.pull(repository, tag)
+        if registry and engine.pull(repository, tag) is None:
+            # Never released (an image new to the catalog): it needs its first release.
+            echo(f"{spec.name}: {repository}:{tag} does not exist: no release yet")
+            unreleased.append(spec.name)
+            continue
         found.append(_Selected(spec.name, read_image_ref(engine, f"{repository}:{tag}"), spec.base))
     return found
 

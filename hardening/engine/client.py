@@ -47,6 +47,8 @@ class BuildOutput:
 
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+# How the engine says a pulled tag does not exist ("manifest for R:T not found: manifest unknown").
+_NOT_FOUND = re.compile(r"manifest unknown|not found", re.IGNORECASE)
 
 
 def _api_error(action: str, exc: Exception) -> EngineError:
@@ -259,15 +261,22 @@ class Engine:
             raise RegistryError(f"push of {repository}:{tag} reported no digest")
         return digest
 
-    def pull(self, repository: str, tag: str) -> str:
-        """Pull ``repository:tag`` (credentials of `docker login`) and return the image id."""
+    def pull(self, repository: str, tag: str) -> str | None:
+        """Pull ``repository:tag`` (credentials of `docker login`) and return the image id; None
+        when the registry answers that the tag does not exist."""
         try:
             for chunk in self._client.api.pull(repository, tag=tag, stream=True, decode=True):
                 if "error" in chunk:
+                    if _NOT_FOUND.search(str(chunk["error"])):
+                        return None
                     raise RegistryError(
                         f"pull of {repository}:{tag} failed: {str(chunk['error']).strip()}",
                         hint="check the reference, that the registry runs, and `docker login` for it",
                     )
+        except docker.errors.NotFound as exc:
+            if _NOT_FOUND.search(str(exc)):
+                return None
+            raise RegistryError(f"pull of {repository}:{tag} failed: {exc}") from exc
         except (
             docker.errors.DockerException,
             requests.exceptions.RequestException,

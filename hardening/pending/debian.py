@@ -167,6 +167,28 @@ class DebianArchiveSource(UpdateSource):
         )
 
 
+def check_of_report(
+    image: str, where: ArchiveTarget, state: ImageState, report: OutdatedReport
+) -> PendingCheck:
+    """What `harden outdated` found, as the check `harden scan` would have written for the image."""
+    layers = {
+        u.package: state.package_layers[u.package]
+        for u in report.pending
+        if u.package in state.package_layers
+    }
+    return _check_of(
+        image,
+        where,
+        report.checked_at,
+        report.pending,
+        report.gaps,
+        layers,
+        _installed_sources(state),
+        report.to_json(),
+        cached=False,
+    )
+
+
 def _check_of(
     image: str,
     where: ArchiveTarget,

@@ -276,6 +276,33 @@ def test_release_only_after_the_gate() -> None:
     assert "${{ vars.REGISTRY }}" in job["steps"][release]["env"]["REGISTRY"]
 
 
+def test_the_nightly_rebuild_releases_only_stale_images_after_the_gate() -> None:
+    """scan.yml's rebuild job: the archive check of the released images names the stale ones;
+    only those are rebuilt, gated and released (a failed gate stops the step before the release),
+    and the update history it writes reaches the history job."""
+    jobs = _load(WORKFLOWS_DIR / "scan.yml")["jobs"]
+    rebuild = jobs["rebuild"]
+    assert rebuild["environment"] == "release" and rebuild["permissions"] == {"contents": "read"}
+    runs = [step.get("run", "") for step in rebuild["steps"]]
+    check = next(i for i, run in enumerate(runs) if "harden outdated --released" in run)
+    for option in ("--history-dir scans/history", "--stale-list", "--pending-dir"):
+        assert option in runs[check], option
+    (script,) = [run for run in runs if "harden release" in run]
+    lines = script.splitlines()
+    gate = next(i for i, line in enumerate(lines) if re.search(r"harden run\b", line))
+    release = next(i for i, line in enumerate(lines) if "harden release" in line)
+    assert gate < release and '"${stale[@]}"' in lines[gate] and '"${stale[@]}"' in lines[release]
+    assert "--record-history" in lines[release] and "harden base --force" in script
+    assert not any(step.get("continue-on-error") for step in rebuild["steps"])
+    assert rebuild.get("defaults", {}).get("run", {}).get("shell") == "bash"  # -e: a failed gate stops it
+    # The scans take the rebuild job's archive check; their runner has no Debian keyring.
+    scan = jobs["scan"]
+    assert "rebuild" in scan["needs"] and "!cancelled()" in scan["if"]
+    scanning = next(step["run"] for step in scan["steps"] if "harden scan" in step.get("run", ""))
+    assert "--no-pending" in scanning and 'cp "$RUNNER_TEMP/pending/$IMAGE/pending.json"' in scanning
+    assert "rebuild" in jobs["history"]["needs"]
+
+
 def test_sarif_upload_per_image_category() -> None:
     scan = _load(WORKFLOWS_DIR / "scan.yml")["jobs"]["scan"]
     (upload,) = [s for s in scan["steps"] if "upload-sarif" in s.get("uses", "")]
@@ -408,7 +435,7 @@ def test_jobs_that_need_root_and_debian_run_in_the_debian_job_container() -> Non
         assert steps[2].get("run", "").strip() == f".ci/debian-job {profile}", where
         # Debian's own python3, as on the CI machine; setup-python's builds are Ubuntu's.
         assert not any("setup-python" in step.get("uses", "") for step in steps), where
-    assert containerised == ["ci.yml: test", "ci.yml: images", "release.yml: release"]
+    assert containerised == ["ci.yml: test", "ci.yml: images", "release.yml: release", "scan.yml: rebuild"]
 
 
 def test_jobs_on_the_bare_runner_need_neither_root_nor_debian() -> None:
