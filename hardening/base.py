@@ -23,6 +23,7 @@ from hardening.aptsources import APT_DIR, debian_mirror, read_sources, security_
 from hardening.basespec import BaseSpec as BaseSpec  # re-exported: callers that make bases name it here
 from hardening.errors import BaseImageError, ConfigError
 from hardening.process import run_program
+from hardening.repro import NORMALISER_VERSION
 
 if TYPE_CHECKING:  # the docker SDK is slow to import and only needed to talk to the engine
     from hardening.engine.client import Engine
@@ -72,7 +73,9 @@ DISCARDED_LOGS = ("var/log/dpkg.log", "var/log/alternatives.log")
 def recipe(keep_setuid: AllowPaths) -> str:
     """Changes whenever the way the base is made changes, so existing bases are rebuilt."""
     allow = "\n".join(sorted(keep_setuid.allow))
-    text = f"recipe-3\n{DPKG_SLIM}\n{APT_SLIM}\n{DISCARDED_LOGS}\n{allow}"
+    # The base's layer is made canonical too: a base from before that (or from another
+    # version of the rewrite) is not the one this recipe makes.
+    text = f"recipe-3\n{DPKG_SLIM}\n{APT_SLIM}\n{DISCARDED_LOGS}\n{allow}\nnormaliser-{NORMALISER_VERSION}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -2,11 +2,10 @@
 
 The image id is the sha256 of these bytes. The classic builder writes the time it finished
 (``created``, each history entry's ``created``), the id and hostname of the container that ran the
-last step (``container``, ``container_config``), the intermediate image it ran in (``config.Image``) and
-its own version (``docker_version``). None of
-that is needed to run the image; the times become ``SOURCE_DATE_EPOCH`` (a time already earlier,
-such as the base's, stays), the rest goes. The JSON is written canonically (sorted keys, no
-spaces), so equal configs are equal bytes.
+last step (``container``, ``container_config``), the intermediate image it ran in
+(``config.Image``) and its own version (``docker_version``). None of that is needed to run the
+image; the times become ``SOURCE_DATE_EPOCH`` (the base's entries keep the base's), the rest goes.
+The JSON is written canonically (sorted keys, no spaces), so equal configs are equal bytes.
 """
 
 from __future__ import annotations
@@ -38,24 +37,40 @@ def parse_time(text: str) -> int | None:
         return None
 
 
-def _clamped(text: object, epoch: int) -> str:
-    seconds = parse_time(text) if isinstance(text, str) else None
-    return epoch_text(epoch if seconds is None or seconds > epoch else seconds)
+def base_entries(history: Sequence[object], layers: int) -> int:
+    """How many history entries describe the base: up to and including its ``layers``-th layer."""
+    if layers <= 0:
+        return 0
+    seen = 0
+    for index, entry in enumerate(history):
+        if not (isinstance(entry, dict) and entry.get("empty_layer")):
+            seen += 1
+            if seen == layers:
+                return index + 1
+    return len(history)
 
 
-def normalise_config(config: Mapping[str, Any], *, epoch: int, diff_ids: Sequence[str]) -> bytes:
-    """The canonical bytes of ``config`` with the new layers' ``diff_ids``."""
+def normalise_config(
+    config: Mapping[str, Any], *, epoch: int, diff_ids: Sequence[str], keep: int = 0
+) -> bytes:
+    """The canonical bytes of ``config`` with the new layers' ``diff_ids``.
+
+    ``keep``: the number of layers that are the base's; their history entries (already canonical,
+    with the base's own epoch) stay, every later one gets this build's epoch, as does ``created``:
+    a step the engine took from its cache carries the time it was first built, not this build's.
+    """
     result = {key: value for key, value in config.items() if key not in BUILD_ONLY_FIELDS}
-    result["created"] = _clamped(config.get("created"), epoch)
+    result["created"] = epoch_text(epoch)
     runtime = config.get("config")
     if isinstance(runtime, dict) and "Image" in runtime:
         # The id of the intermediate image the last step ran in: another id every build.
         result["config"] = {**runtime, "Image": ""}
     history = config.get("history")
     if isinstance(history, list):
+        own = base_entries(history, keep)
         result["history"] = [
-            {**entry, "created": _clamped(entry.get("created"), epoch)} if isinstance(entry, dict) else entry
-            for entry in history
+            {**entry, "created": epoch_text(epoch)} if isinstance(entry, dict) and index >= own else entry
+            for index, entry in enumerate(history)
         ]
     rootfs = dict(config.get("rootfs") or {})
     rootfs["type"] = "layers"

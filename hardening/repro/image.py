@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hardening.atomic import write_text_atomic
 from hardening.engine.saved import private_dir, save_image
 from hardening.errors import BuildError, HardeningError
+from hardening.repro import NORMALISER_VERSION
 from hardening.repro.archivestate import ReleaseState
 from hardening.repro.contents import DebianPackage, PythonPackage
 from hardening.repro.rewrite import rewrite_archive
@@ -27,9 +28,6 @@ from hardening.repro.rewrite import rewrite_archive
 if TYPE_CHECKING:  # the docker SDK is slow to import; callers hand us a connected engine
     from hardening.engine.client import Engine
 
-# Bump whenever the rewrite would give other bytes for the same image (a rule, the header
-# format, the config fields): remembered results of older versions then stop matching.
-NORMALISER_VERSION = 1
 ENV_VAR = "HARDENING_REPRO_CACHE"
 
 
@@ -59,7 +57,7 @@ class Normalisation:
             "diff_ids": list(self.diff_ids),
             "removed": dict(self.removed),
             "removed_paths": list(self.removed_paths),
-            "clamped_mtimes": self.clamped,
+            "mtimes_set": self.clamped,
             "seconds": {key: round(value, 3) for key, value in self.seconds.items()},
             "packages": [package.to_json() for package in self.packages],
             "python": [package.to_json() for package in self.python],
@@ -92,7 +90,7 @@ def _from_json(doc: Mapping[str, Any]) -> Normalisation:
         python=tuple(PythonPackage(p["name"], p["version"], p["environment"]) for p in doc["python"]),
         removed={str(k): int(v) for k, v in doc["removed"].items()},
         removed_paths=tuple(str(p) for p in doc["removed_paths"]),
-        clamped=int(doc["clamped_mtimes"]),
+        clamped=int(doc["mtimes_set"]),
         seconds={str(k): float(v) for k, v in doc["seconds"].items()},
         archive=tuple(s for s in map(ReleaseState.from_json, doc["archive"]) if s is not None),
         cached=True,
@@ -167,13 +165,15 @@ def normalise_image(
         started = time.monotonic()
         engine.load(rewritten_path)
         seconds["load"] = time.monotonic() - started
-    loaded = engine.image(f"{repository}:{tag}")
-    if loaded is None or loaded.id != rewritten.image_id:
+    if engine.image(rewritten.image_id) is None:
         raise BuildError(
-            f"the engine loaded {loaded.id if loaded else 'nothing'} for {repository}:{tag}, "
-            f"not the normalised image {rewritten.image_id}",
-            hint="another build may have tagged it at the same moment; build again",
+            f"the engine loaded the normalised image of {repository}:{tag} but does not have "
+            f"{rewritten.image_id}",
+            hint="check the engine's log (`journalctl` or dockerd's output) and build again",
         )
+    # The archive named the tag too; tagged again by id, in case a build of the same name
+    # elsewhere loaded its own image under it in between.
+    engine.tag(rewritten.image_id, repository, tag)
     result = Normalisation(
         image_id=rewritten.image_id,
         raw_image_id=raw_id,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardening.errors import ReportInputError
-from hardening.repro.image import NORMALISER_VERSION, Normalisation
+from hardening.repro import NORMALISER_VERSION
+from hardening.repro.image import Normalisation
 
 _REVISION = "org.opencontainers.image.revision"
 
@@ -158,7 +159,7 @@ def normalisation_summary(normalised: Normalisation) -> dict[str, Any]:
         "diff_ids": list(normalised.diff_ids),
         "removed": dict(normalised.removed),
         "removed_paths": list(normalised.removed_paths),
-        "clamped_mtimes": normalised.clamped,
+        "mtimes_set": normalised.clamped,
         "seconds": {key: round(value, 3) for key, value in normalised.seconds.items()},
     }
 

@@ -2,9 +2,10 @@
 
 Read with the project's tar reader (``hardening.inspect.tarstream``) from the saved image in
 place; written with ``tarwrite``: entries sorted by path (component by component, as the engine
-walks a directory), each mtime clamped to the epoch, numeric owners only, no access or change
-times; files that only record the build removed (``rules``). The output depends on the files
-alone, so the same files give the same diff id whenever and wherever they were built.
+walks a directory), every mtime set to the epoch (bytecode made to agree), numeric owners only,
+no access or change times; files that only record the build removed (``rules``). The output
+depends on the files alone, so the same files give the same diff id whenever and wherever they
+were built, and whether the engine built the layer now or took it from its cache.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class LayerStats:
     removed: dict[str, int] = field(default_factory=dict)  # rule name → entries removed
     removed_paths: list[str] = field(default_factory=list)
     kept_owned: int = 0  # rule matched, but a package lists the path
-    clamped: int = 0  # entries whose mtime was later than the epoch
+    clamped: int = 0  # entries whose mtime was not the epoch
 
 
 @dataclass(frozen=True)
@@ -109,15 +110,7 @@ def normalise_layer(
     stats.entries = len(latest)
     removed: dict[tuple[str, ...], str] = {}
     for parts, member in latest.items():
-        kind = _kind(member)
-        built_here = kind is rules.Kind.DIRECTORY or (
-            parts[-1].endswith(".pyc")
-            and member.type in _DATA_KINDS
-            and rules.bytecode_built_after(
-                source.read_at(member.offset_data, min(member.size, rules.PYC_HEADER)), epoch
-            )
-        )
-        decision = rules.decide("/".join(parts), kind, owned=owned, dangling=dangling, built_here=built_here)
+        decision = rules.decide("/".join(parts), _kind(member), owned=owned, dangling=dangling)
         stats.kept_owned += decision.kept_owned
         if decision.rule is not None:
             removed[parts] = decision.rule.name
@@ -144,7 +137,9 @@ def normalise_layer(
                 _write_header(writer, parts, latest[origin], epoch, stats, kind=_HARDLINK, link=first)
             continue
         if member.type in _DATA_KINDS:
-            _write_file(writer, source, parts, member, epoch, stats)
+            compiled_from = rules.pyc_source("/".join(parts))
+            pyc = compiled_from is not None and tuple(compiled_from.split("/")) in kept
+            _write_file(writer, source, parts, member, epoch, stats, pyc=pyc)
         else:
             _write_header(writer, parts, member, epoch, stats)
     writer.write(END_OF_ARCHIVE)
@@ -189,9 +184,9 @@ def _header(
     size: int,
     link: str,
 ) -> Header:
-    mtime = member.mtime
-    if mtime > epoch:
-        mtime = epoch
+    # Every time is the epoch, not just clamped to it: a layer the engine took from its cache
+    # was built before the commit, and its times would otherwise differ from a fresh build's.
+    if member.mtime != epoch:
         stats.clamped += 1
     name = "/".join(parts) + ("/" if kind == b"5" else "")
     return Header(
@@ -201,7 +196,7 @@ def _header(
         uid=member.uid,
         gid=member.gid,
         size=size,
-        mtime=mtime,
+        mtime=epoch,
         linkname=link,
         devmajor=member.devmajor,
         devminor=member.devminor,
@@ -225,20 +220,33 @@ def _write_header(
 
 
 def _write_file(
-    writer: _Writer, source: Source, parts: tuple[str, ...], member: Member, epoch: int, stats: LayerStats
+    writer: _Writer,
+    source: Source,
+    parts: tuple[str, ...],
+    member: Member,
+    epoch: int,
+    stats: LayerStats,
+    *,
+    pyc: bool = False,
 ) -> None:
+    """``pyc``: bytecode whose source file is in this layer (so its mtime becomes the epoch too)."""
     if member.type == _HARDLINK:
         # A link whose original is not in this layer: the engine never writes one.
         raise BuildError(f"hard link /{'/'.join(parts)} points outside its layer ({member.linkname})")
     path = "/".join(parts)
     if path in rules.SHADOW_FILES and member.size <= _SHADOW_LIMIT:
-        data = rules.clamp_shadow(source.read_at(member.offset_data, member.size), epoch)
+        data = rules.shadow_at_epoch(source.read_at(member.offset_data, member.size), epoch)
         writer.write(encode(_header(parts, member, epoch, stats, kind=b"0", size=len(data), link="")))
         writer.write(data)
         writer.write(padding(len(data)))
         return
     writer.write(encode(_header(parts, member, epoch, stats, kind=b"0", size=member.size, link="")))
     offset, remaining = member.offset_data, member.size
+    if pyc and member.size >= rules.PYC_HEADER:
+        header = rules.pyc_at_epoch(source.read_at(offset, rules.PYC_HEADER), epoch)
+        writer.write(header)
+        offset += len(header)
+        remaining -= len(header)
     while remaining:
         chunk = source.read_at(offset, min(_COPY_CHUNK, remaining))
         if not chunk:

@@ -102,7 +102,7 @@ def rewrite_archive(
             rewritten.append(index)
             _add(totals, result.stats)
     seconds["rewrite"] = time.monotonic() - started
-    config_bytes = normalise_config(config, epoch=epoch, diff_ids=diff_ids)
+    config_bytes = normalise_config(config, epoch=epoch, diff_ids=diff_ids, keep=keep)
     config_hex = hashlib.sha256(config_bytes).hexdigest()
     _member(out, f"{config_hex}.json", config_bytes)
     manifest: list[dict[str, Any]] = [

@@ -6,8 +6,10 @@ itself. Each rule names the files, says why they may go, and is the only place t
 
 The package database stays truthful: a path that an installed package lists (dpkg's
 ``info/*.list``) is never removed, whatever a rule says, so ``dpkg -V`` and a scanner see every
-file dpkg claims. Only files no package owns — logs, caches, backups, bytecode written at install
-time, temporary leftovers — are removed.
+file dpkg claims. Only files no package owns — logs, caches, backups, temporary leftovers — are
+removed. Python bytecode stays (Debian compiles the standard library at install time; without it
+``import asyncio, http.client`` takes 3x as long in every process): its header is made to record
+the epoch, the mtime its source gets (``pyc_at_epoch``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ class Condition(StrEnum):
 
     ALWAYS = "always"
     DANGLING = "dangling"  # a symlink whose target is not in the image
-    BUILT_HERE = "built-here"  # bytecode compiled from a source file written during the build
 
 
 class Kind(StrEnum):
@@ -66,23 +67,6 @@ RULES: tuple[Rule, ...] = (
         "/etc/ld.so.cache, which the loader reads, stays",
     ),
     Rule(
-        "bytecode",
-        ("*.pyc",),
-        frozenset({Kind.FILE}),
-        "bytecode compiled from a source file the build wrote records that file's build-time "
-        "mtime, and once the mtime is clamped the interpreter no longer uses it. Bytecode of "
-        "packaged sources (mtimes from the .deb) is the same every build and stays: without it "
-        "`import asyncio, http.client` takes 3x as long in every process",
-        Condition.BUILT_HERE,
-    ),
-    Rule(
-        "bytecode-directories",
-        ("*/__pycache__",),
-        frozenset({Kind.DIRECTORY}),
-        "directories left holding no bytecode (one still holding some stays)",
-        Condition.BUILT_HERE,
-    ),
-    Rule(
         "temporary-files",
         ("tmp/*", "var/tmp/*"),
         frozenset(Kind),
@@ -121,15 +105,11 @@ class Decision:
     kept_owned: bool = False  # a rule matched, but an installed package lists the path
 
 
-def decide(
-    path: str, kind: Kind, *, owned: Container[str], dangling: Container[str], built_here: bool = False
-) -> Decision:
+def decide(path: str, kind: Kind, *, owned: Container[str], dangling: Container[str]) -> Decision:
     """Whether ``path`` (no leading "/") is removed, and by which rule.
 
     ``owned`` and ``dangling`` hold image paths with a leading "/": what installed packages list,
-    and the symlinks whose target is not in the image. ``built_here``: the file is bytecode whose
-    source was written during the build (``bytecode_built_after``), or a directory that may go if
-    nothing stays below it.
+    and the symlinks whose target is not in the image.
     """
     if path.rsplit("/", 1)[-1].startswith(WHITEOUT_PREFIX):
         return Decision(None)  # a deletion (or opaque marker) of the layer, never a file to drop
@@ -137,8 +117,6 @@ def decide(
         if not rule.matches(path, kind):
             continue
         if rule.condition is Condition.DANGLING and "/" + path not in dangling:
-            continue
-        if rule.condition is Condition.BUILT_HERE and not built_here:
             continue
         if "/" + path in owned:
             return Decision(None, kept_owned=True)
@@ -149,31 +127,43 @@ def decide(
 _SHADOW_LINE = re.compile(rb"^([^:\n]*:[^:\n]*:)(\d+)(:)", re.MULTILINE)
 
 
-def clamp_shadow(data: bytes, epoch: int) -> bytes:
-    """``/etc/shadow`` with every "last password change" day after ``epoch``'s day set to that day.
+def shadow_at_epoch(data: bytes, epoch: int) -> bytes:
+    """``/etc/shadow`` with every "last password change" day set to ``epoch``'s day.
 
-    useradd and passwd write today's day number; shadow's own tools do exactly this clamping
-    when ``SOURCE_DATE_EPOCH`` is set, which the engine's classic builder cannot pass to them.
+    useradd and passwd write the day they ran (shadow's own tools write ``SOURCE_DATE_EPOCH``'s
+    day when it is set, which the engine's classic builder cannot pass to them). 0 ("change at
+    next login") and empty fields mean something else and stay.
     """
-    day = epoch // 86400
+    day = str(epoch // 86400).encode("ascii")
 
-    def clamp(match: re.Match[bytes]) -> bytes:
-        value = int(match.group(2))
-        return match.group(1) + str(min(value, day)).encode("ascii") + match.group(3)
+    def fix(match: re.Match[bytes]) -> bytes:
+        return match.group(1) + (day if int(match.group(2)) > 0 else match.group(2)) + match.group(3)
 
-    return _SHADOW_LINE.sub(clamp, data)
+    return _SHADOW_LINE.sub(fix, data)
 
 
 PYC_HEADER = 16
 
 
-def bytecode_built_after(header: bytes, epoch: int) -> bool:
-    """Whether a ``.pyc`` header (its first 16 bytes) records a source mtime later than ``epoch``.
+def pyc_source(path: str) -> str | None:
+    """The source a ``__pycache__`` bytecode file was compiled from (``a/__pycache__/m.cpython-311.pyc``
+    → ``a/m.py``), or None for any other path."""
+    directory, _, name = path.rpartition("/")
+    parent, _, cache = directory.rpartition("/")
+    if cache != "__pycache__" or not name.endswith(".pyc") or "." not in name[:-4]:
+        return None
+    module = name.split(".", 1)[0]
+    return f"{parent}/{module}.py" if parent else f"{module}.py"
 
-    PEP 552: magic (4 bytes), flags (4; 0 = validated by the source's mtime and size), source
-    mtime (4), source size (4). Hash-based bytecode (flags 1 or 3) records no time and stays.
+
+def pyc_at_epoch(header: bytes, epoch: int) -> bytes:
+    """A ``.pyc`` header (PEP 552) that records ``epoch`` as its source's mtime, when it records one.
+
+    Every mtime in a layer the build made becomes the epoch, the source's too; bytecode that
+    recorded the source's old mtime would be stale, and Python would compile the module again in
+    every process (3x as long for ``import asyncio, http.client``). Hash-based bytecode (flags 1
+    or 3) records no time and is left alone.
     """
-    if len(header) < PYC_HEADER:
-        return False
-    flags = int.from_bytes(header[4:8], "little")
-    return flags == 0 and int.from_bytes(header[8:12], "little") > epoch
+    if len(header) < PYC_HEADER or int.from_bytes(header[4:8], "little") != 0:
+        return header
+    return header[:8] + (epoch & 0xFFFFFFFF).to_bytes(4, "little") + header[12:]

@@ -35,6 +35,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 COMMIT_TIME = "2026-11-30T12:00:00+00:00"
 EPOCH = 1796040000
+LATER_TIME = "2026-12-01T06:00:00+00:00"
+LATER_EPOCH = 1796104800
 BUILD_TIMEOUT = 1800.0
 CATALOG = load_catalog(REPO_ROOT / "hardening.toml")
 IMAGES = tuple(spec.name for spec in CATALOG.images)
@@ -54,15 +56,15 @@ class Checkout:
         argv = [sys.executable, "-m", "hardening", "--catalog", str(self.root / "hardening.toml"), *args]
         return subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=timeout)
 
-    def git(self, *args: str) -> None:
+    def git(self, *args: str, when: str = COMMIT_TIME) -> None:
         identity = ("-c", "user.name=hardening tests", "-c", "user.email=tests@example.invalid")
-        env = {**os.environ, "GIT_AUTHOR_DATE": COMMIT_TIME, "GIT_COMMITTER_DATE": COMMIT_TIME}
+        env = {**os.environ, "GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
         argv = ["git", *identity, "-c", "commit.gpgsign=false", *args]
         result = subprocess.run(argv, cwd=self.root, env=env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, f"git {' '.join(args)} failed:\n{result.stderr}"
 
-    def build(self, image: str) -> dict[str, Any]:
-        result = self.harden("build", "--no-cache", image)
+    def build(self, image: str, *, nocache: bool = True) -> dict[str, Any]:
+        result = self.harden("build", *(["--no-cache"] if nocache else []), image)
         assert result.returncode == 0, _output(result)
         found = re.search(r"^build records: (.+)$", result.stdout, re.MULTILINE)
         assert found, _output(result)
@@ -160,3 +162,15 @@ def test_the_base_built_again_is_the_same_image(checkout: Checkout, engine: Engi
     assert info.created.startswith("2026-11-30T12:00:00")
     states = json.loads(info.labels["org.hardening.base.archive"])
     assert {state["suite"] for state in states} >= {suite, f"{suite}-security"}
+
+
+def test_a_build_from_the_cache_of_an_older_commit_is_the_fresh_build(checkout: Checkout) -> None:
+    """Run last: it moves the checkout to a later commit (another SOURCE_DATE_EPOCH)."""
+    image = IMAGES[0]
+    checkout.git("commit", "--quiet", "--allow-empty", "--message", "later", when=LATER_TIME)
+    # Every step but the labels comes from the engine's cache of the builds at the earlier
+    # commit, its files stamped with their times; the fresh build's are stamped now.
+    cached = checkout.build(image, nocache=False)
+    fresh = checkout.build(image)
+    assert cached["source_date_epoch"] == fresh["source_date_epoch"] == LATER_EPOCH
+    assert cached["image_id"] == fresh["image_id"], (cached["normalisation"], fresh["normalisation"])

@@ -89,15 +89,20 @@ def test_the_contents_feed_the_rules_and_the_inputs(tmp_path: Path) -> None:
     assert (package.name, package.version, package.architecture) == ("libc6", "2.36-9+deb12u9", "amd64")
 
 
-def test_config_times_are_clamped_not_moved_forward() -> None:
+def test_config_times_after_the_base_are_the_epoch() -> None:
     config = {
         "created": "2019-05-05T05:05:05Z",
-        "history": [{"created": "2030-01-01T00:00:00.123456789Z"}, {"created": "garbage"}],
+        "history": [
+            {"created": "2010-01-01T00:00:00Z", "comment": "base"},
+            {"created": "2019-01-01T00:00:00.123456789Z", "empty_layer": True},  # cached step
+            {"created": "2030-01-01T00:00:00Z"},
+            {"created": "garbage"},
+        ],
         "rootfs": {"type": "layers", "diff_ids": ["sha256:old"]},
     }
-    doc = json.loads(normalise_config(config, epoch=EPOCH, diff_ids=["sha256:new"]))
-    assert doc["created"] == "2019-05-05T05:05:05Z"
-    assert [h["created"] for h in doc["history"]] == [epoch_text(EPOCH), epoch_text(EPOCH)]
+    doc = json.loads(normalise_config(config, epoch=EPOCH, diff_ids=["sha256:new"], keep=1))
+    assert doc["created"] == epoch_text(EPOCH)
+    assert [h["created"] for h in doc["history"]] == ["2010-01-01T00:00:00Z"] + [epoch_text(EPOCH)] * 3
     assert doc["rootfs"]["diff_ids"] == ["sha256:new"]
     assert parse_time("2026-12-01T08:05:06+01:00") == parse_time("2026-12-01T07:05:06Z")
 
@@ -109,7 +114,7 @@ def test_a_remembered_rewrite_is_used_only_for_the_same_image_epoch_and_version(
     assert found is not None and found.image_id == entry.image_id and found.cached
     assert _remembered(tmp_path, entry.raw_image_id, EPOCH + 1) is None
     (path,) = tmp_path.iterdir()
-    path.write_text(path.read_text().replace('"version": 1', '"version": 0'))
+    path.write_text(path.read_text().replace('"version": 2', '"version": 1'))
     assert _remembered(tmp_path, entry.raw_image_id, EPOCH) is None
     path.write_text("{not json")
     assert _remembered(tmp_path, entry.raw_image_id, EPOCH) is None
