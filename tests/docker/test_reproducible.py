@@ -73,6 +73,17 @@ class Checkout:
         return record
 
 
+def _figures(record: dict[str, Any]) -> str:
+    """One line of what a build took, printed for the README's table (``pytest -s``)."""
+    normalisation = record["normalisation"]
+    seconds = sum(normalisation["seconds"].values())
+    return (
+        f"{record['image']}: {record['image_id']} (engine {record['raw_image_id'][:19]}) "
+        f"build {record['duration_seconds']:.1f} s, normalisation {seconds:.1f} s, "
+        f"removed {normalisation['removed']}, {len(record['inputs']['debian_packages'])} Debian packages"
+    )
+
+
 def _output(result: subprocess.CompletedProcess[str]) -> str:
     return (
         f"exit {result.returncode}\n--- stdout\n{result.stdout[-4000:]}\n--- stderr\n{result.stderr[-8000:]}"
@@ -130,6 +141,7 @@ def checkout(tmp_path_factory: pytest.TempPathFactory, engine: Engine) -> Iterat
 def test_two_builds_with_an_empty_cache_give_one_image(checkout: Checkout, image: str) -> None:
     first = checkout.build(image)
     second = checkout.build(image)
+    print(f"\n{_figures(first)}\n{_figures(second)}")
 
     assert first["raw_image_id"] != second["raw_image_id"]  # the engine's own images differ
     assert first["image_id"] == second["image_id"], (first["normalisation"], second["normalisation"])
@@ -158,6 +170,7 @@ def test_the_base_built_again_is_the_same_image(checkout: Checkout, engine: Engi
     info = engine.image(ref)
     assert info is not None
     checkout.created.append(info.id)
+    print(f"\nbase {suite}: {info.id} both times")
     assert info.id == checkout.bases[suite]
     assert info.created.startswith("2026-11-30T12:00:00")
     states = json.loads(info.labels["org.hardening.base.archive"])
@@ -172,5 +185,6 @@ def test_a_build_from_the_cache_of_an_older_commit_is_the_fresh_build(checkout: 
     # commit, its files stamped with their times; the fresh build's are stamped now.
     cached = checkout.build(image, nocache=False)
     fresh = checkout.build(image)
+    print(f"\ncached: {_figures(cached)}\nfresh: {_figures(fresh)}")
     assert cached["source_date_epoch"] == fresh["source_date_epoch"] == LATER_EPOCH
     assert cached["image_id"] == fresh["image_id"], (cached["normalisation"], fresh["normalisation"])
