@@ -14,6 +14,7 @@ complete the fixed side for our packages; they do not replace the tracker's view
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -122,6 +123,28 @@ def write_advisories(records: Sequence[dict[str, Any]], out_dir: Path) -> list[P
         write_json(path, record, sort_keys=False, ensure_ascii=False)
         written.append(path)
     return written
+
+
+def stale_derived(out_dir: Path, keep: set[str]) -> list[Path]:
+    """Records in ``out_dir`` derived by this module (``derived_from``) whose file is not in ``keep``.
+
+    A hand-written record in the same directory is never one of them.
+    """
+    found = []
+    for path in sorted(out_dir.glob(f"{ID_PREFIX}*.json")):
+        if path.name in keep:
+            continue
+        try:
+            record = json.loads(path.read_bytes())
+            affected = record.get("affected", []) if isinstance(record, dict) else []
+            derived = bool(affected) and all(
+                (a.get("database_specific") or {}).get("derived_from") == "debian-changelog" for a in affected
+            )
+        except (OSError, ValueError, AttributeError):
+            continue
+        if derived:
+            found.append(path)
+    return found
 
 
 def _record(cve: str, entries: list[_Fix], modified: datetime) -> dict[str, Any]:

@@ -48,7 +48,8 @@ def db_build(advisories: tuple[Path, ...], cache_dir: Path, base_db: Path | None
     Without --base-db the DB holds only these advisories and its UpdatedAt is the newest
     `modified` among them. With it, they are added to the upstream DB. An advisory of our own
     files that an export or the base DB also defines is an error naming both (exit 2), unless
-    --override.
+    --override. A changelog-derived advisory (`harden advisories`) yields instead: to the base
+    DB's record and to a hand-written one for the same CVE and package.
     """
     from hardening.db.build import build_db
 
@@ -61,6 +62,11 @@ def db_build(advisories: tuple[Path, ...], cache_dir: Path, base_db: Path | None
         echo(
             f"  left out: {info.withdrawn} withdrawn, {info.out_of_scope} only for packages Trivy does "
             f"not look up, {len(info.unusable)} affected packages whose versions Trivy cannot compare"
+        )
+    if info.derived_set_aside:
+        echo(
+            f"  {info.derived_set_aside} changelog-derived advisories left out: the base DB or a "
+            "hand-written record has them"
         )
     for reason in info.unusable[:5]:
         echo(f"    {reason}")

@@ -190,6 +190,15 @@ def outdated(
     required=True,
     help="Directory for the OSV files (one DEBIAN-CVE-….json per CVE).",
 )
+@click.option(
+    "--released", is_flag=True, help="Catalog images by their first release tag, not their latest build."
+)
+@click.option("--registry", metavar="HOST[:PORT]", help="With --released: pull the release tags from here.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Remove the derived records in the output directory that this derivation no longer gives.",
+)
 @pass_ctx
 def advisories(
     ctx: Context,
@@ -203,19 +212,35 @@ def advisories(
     cache_dir: Path | None,
     timeout: float,
     output_dir: Path,
+    released: bool,
+    registry: str | None,
+    prune: bool,
 ) -> None:
     """OSV records (DEBIAN-CVE-…) from the Debian changelogs of every source package in the images.
 
     The fixed version of a CVE is the first version whose changelog entry names it. `harden db
     build` takes the directory like any other. Changelogs give no severities and no unfixed CVEs.
     """
-    from hardening.archive.osv import derive_advisories, write_advisories
+    from hardening.archive.osv import derive_advisories, stale_derived, write_advisories
 
+    if registry and not released:
+        raise UsageError("--registry goes with --released (the release tags at that registry)")
     options = _target_options(suite, mirror, security_mirror)
     access = _access(keyrings, cache_dir, timeout)
-    selected = _select(ctx, images, refs, archives)
+    unreleased: list[str] = []
+    selected = _select(
+        ctx, images, refs, archives, released=released, registry=registry, unreleased=unreleased
+    )
+    if unreleased:
+        raise UsageError(
+            f"no release of {', '.join(unreleased)} to read", hint="release it first, or name builds"
+        )
     derived = derive_advisories([(item.state, _target(item, options)) for item in selected], access)
     written = write_advisories(derived.records, output_dir)
+    if prune and not derived.faults:
+        for path in stale_derived(output_dir, {p.name for p in written}):
+            path.unlink()
+            echo(f"advisories: {path.name} removed: no image's changelog names it now")
     echo(
         f"advisories: {len(written)} records from the changelogs of {derived.sources} source packages "
         f"({', '.join(item.name for item in selected)}) → {output_dir}"

@@ -51,6 +51,7 @@ class DbInfo:
     unusable: tuple[str, ...] = ()
     size: int = 0
     metadata: Metadata | None = None
+    derived_set_aside: int = 0  # changelog-derived advisories another source had (it wins)
 
 
 @dataclass(frozen=True)
@@ -106,15 +107,20 @@ def build_db(
         if newest_here is not None:
             newest = max(newest, newest_here)
         parts.append(Part("osv", str(path), newest_here or ZERO_TIME, converted.used - before))
-    ours = converted.tree()
     if base_db is None:
         metadata = built_metadata(now=moment, updated_at=newest, source="built", parts=tuple(parts))
         with staged_db(cache_dir) as stage:
-            size = bbolt.write(stage / DB_NAME, ours)
+            size = bbolt.write(stage / DB_NAME, converted.tree())
             write_metadata(stage, now=moment, metadata=metadata)
         return _info(cache_dir, converted, metadata, size)
     base = BaseDb.open(base_db)
     with BoltFile(base.db_file) as bolt:
+        # Changelog-derived advisories (`harden advisories`) yield to the upstream DB's: they only
+        # fill what it lacks. Any other record of ours that it also has is a conflict.
+        converted.set_aside_derived(
+            lambda path: bool(find_conflicts(bolt.root, {path: Origin(base.db_file)}))
+        )
+        ours = converted.tree()
         conflicts = find_conflicts(bolt.root, converted.origins())
         if conflicts and not override:
             raise _conflict_error(conflicts, base)
@@ -238,4 +244,5 @@ def _info(cache_dir: Path, converted: Converted, metadata: Metadata, size: int) 
         unusable=tuple(converted.unusable),
         size=size,
         metadata=metadata,
+        derived_set_aside=converted.derived_set_aside,
     )

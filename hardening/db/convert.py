@@ -28,7 +28,7 @@ unknown — never guessed.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum, StrEnum
@@ -42,6 +42,8 @@ from hardening.db.times import go_time
 from hardening.errors import AdvisoryError
 
 VULNERABILITY_BUCKET = "vulnerability"
+# What `harden advisories` writes in ``affected[].database_specific.derived_from``.
+DERIVED_FROM = "debian-changelog"
 DATA_SOURCE_BUCKET = "data-source"
 
 SEVERITY_NAMES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
@@ -152,6 +154,7 @@ class _Entry:
 
     origin: Origin
     value: dict[str, Any]
+    derived: bool = False  # from `harden advisories` (a Debian changelog), not written by a person
 
     @property
     def published(self) -> bool:
@@ -173,6 +176,8 @@ class Converted:
     unusable: list[str] = field(default_factory=list)
     # Our own record replaces an export's record for the same vulnerability and package.
     override: bool = False
+    # Changelog-derived advisories left out because a hand-written record says otherwise.
+    derived_set_aside: int = 0
 
     def add(self, origin: Origin, record: OsvRecord, *, now: datetime, lenient: bool = False) -> None:
         """Add one record; a withdrawn one (withdrawn before ``now``) is counted and left out.
@@ -207,6 +212,23 @@ class Converted:
                 for package, ids in packages.items()
             }
         return tree
+
+    def set_aside_derived(self, present: Callable[[tuple[str, str, str]], bool]) -> int:
+        """Leave out every changelog-derived advisory for which ``present`` (the base DB) has one.
+
+        Derived records only fill what the upstream data lacks: Debian's tracker, which the
+        upstream DB carries, also knows what changelogs cannot say (open CVEs, severities).
+        """
+        dropped = 0
+        for name, packages in self.advisories.items():
+            for package, ids in packages.items():
+                for vuln_id in [
+                    v for v, entry in ids.items() if entry.derived and present((name, package, v))
+                ]:
+                    del ids[vuln_id]
+                    dropped += 1
+        self.derived_set_aside += dropped
+        return dropped
 
     def origins(self) -> dict[tuple[str, str, str], Origin]:
         """Which record defined each advisory (bucket, package, vulnerability id)."""
@@ -294,8 +316,17 @@ def _add_record(db: Converted, record: OsvRecord, origin: Origin, lenient: bool)
             value = {"VendorIDs": ids, **value}
         db.buckets[bucket.name] = bucket
         packages = db.advisories.setdefault(bucket.name, {}).setdefault(package, {})
+        derived = is_derived(affected) and origin.member is None
         for vuln_id in vuln_ids:
             previous = packages.get(vuln_id)
+            if previous is not None and previous.origin != origin and previous.derived != derived:
+                # A record derived from a changelog and one a person wrote, for the same CVE and
+                # package: the person's wins — it can say what no changelog does (a CVE still
+                # open, no-dsa, not-affected). The derived one stays for every other package.
+                db.derived_set_aside += 1
+                if derived:
+                    continue
+                previous = None
             if previous is not None and previous.origin != origin and not (lenient and previous.published):
                 if _ours_yields(
                     previous, origin, f"{vuln_id} for {package} in {bucket.name!r}", where, db.override
@@ -310,11 +341,17 @@ def _add_record(db: Converted, record: OsvRecord, origin: Origin, lenient: bool)
                     if merged:
                         previous.value[key] = merged
                 continue
-            packages[vuln_id] = _Entry(origin, dict(value))
+            packages[vuln_id] = _Entry(origin, dict(value), derived)
             sources = db.details.setdefault(vuln_id, {})
             sources[bucket.source] = _merge_detail(sources.get(bucket.source), detail)
         added = True
     return added
+
+
+def is_derived(affected: OsvAffected) -> bool:
+    """Written by `harden advisories` from a Debian changelog (``database_specific.derived_from``)."""
+    specific = affected.database_specific or {}
+    return specific.get("derived_from") == DERIVED_FROM
 
 
 def _ours_yields(previous: _Entry, origin: Origin, what: str, where: str, override: bool) -> bool:
