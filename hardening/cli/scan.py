@@ -145,8 +145,8 @@ def scan(
             result = scan_ref(
                 ref, engine_client, target_dir, options, scanner=scanner, db_limit=db_limit, sources=sources
             )
-            echo(summary_line(ref, result, target_dir / SCAN_FILE))
             _print_pending(target_dir, bool(sources))
+            echo(summary_line(ref, result, target_dir / SCAN_FILE))
             return
         catalog = ctx.catalog
         specs = catalog.select(images)
@@ -162,8 +162,8 @@ def scan(
             sources=sources,
         )
         for spec, result in zip(specs, results, strict=True):
-            echo(summary_line(spec.name, result, run.image_dir(spec.name) / SCAN_FILE))
             _print_pending(run.image_dir(spec.name), bool(sources))
+            echo(summary_line(spec.name, result, run.image_dir(spec.name) / SCAN_FILE))
     finally:
         engine_client.close()
 
@@ -187,6 +187,8 @@ def _print_pending(image_dir: Path, checked: bool) -> None:
     from hardening.pending.summary import pending_lines
     from hardening.run.store import PENDING_FILE
 
-    _image_id, checks = read_pending_record(image_dir / PENDING_FILE)
+    record = image_dir / PENDING_FILE
+    _image_id, checks = read_pending_record(record)
+    # On stderr: the scan's own line stays the one line of stdout, as scripts read it.
     for line in pending_lines(checks):
-        echo(f"  {line} → {image_dir / PENDING_FILE}" if not line.startswith(" ") else f"  {line}")
+        echo(f"{line} → {record}" if not line.startswith(" ") else line, err=True)

@@ -120,7 +120,7 @@ class TestRoundTrip:
         assert shown.code == 0, shown.output
         assert "source:      pulled" in shown.stdout
         assert f"digest:      {record['ManifestDigest']}" in shown.stdout
-        assert "11 OSV records from" in shown.stdout
+        assert f"{len(list(ADVISORIES.rglob('*.json')))} OSV records from" in shown.stdout
         # And Trivy scans with what came back.
         root = debian_root(
             tmp_path / "root",
