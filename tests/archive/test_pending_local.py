@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from hardening.archive.image import TargetOptions
 from hardening.findings import Finding, Origin, Severity
 from hardening.pending.debian import NAME, ArchiveSettings, DebianArchiveSource
@@ -181,3 +183,24 @@ def test_lookup_answers_without_the_image_once_it_was_read(repo: Scenario, tmp_p
     repo.behaviour.bodies[SECURITY_INRELEASE] = b"garbage"
     broken = archive.lookup(gone, None)
     assert broken is not None and broken.state is CheckState.UNAVAILABLE
+
+
+def test_outdated_writes_the_record_harden_report_reads(
+    repo: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hardening.pending.record import read_pending_record
+    from tests.archive.test_local_repo import harden
+
+    argv = [
+        *("outdated", "--archive", str(repo.images["labelled"]), "--keyring", str(repo.key.keyring)),
+        *("--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out")),
+        *("--pending-dir", str(tmp_path / "pending"), "--stale-list", str(tmp_path / "stale")),
+    ]
+    code, _, err = harden(argv, capsys)
+    assert code == 0, err
+    image_id, (written,) = read_pending_record(tmp_path / "pending" / "labelled.tar" / "pending.json")
+    assert image_id.startswith("sha256:") and written.state is CheckState.PARTIAL
+    direct = check(repo, tmp_path / "direct", image_id=image_id)
+    assert sorted(f.key for f in written.findings) == sorted(f.key for f in direct.findings)
+    # Only catalog images are named in the stale list (an --archive is not one).
+    assert (tmp_path / "stale").read_text() == ""
