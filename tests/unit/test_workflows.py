@@ -301,6 +301,13 @@ def test_the_nightly_rebuild_releases_only_stale_images_after_the_gate() -> None
     scanning = next(step["run"] for step in scan["steps"] if "harden scan" in step.get("run", ""))
     assert "--no-pending" in scanning and 'cp "$RUNNER_TEMP/pending/$IMAGE/pending.json"' in scanning
     assert "rebuild" in jobs["history"]["needs"]
+    # The repository's DB takes the advisories the released images' changelogs name: derived
+    # again after each release, committed by the only job that pushes.
+    derive = next(i for i, run in enumerate(runs) if "harden advisories" in run)
+    assert derive > runs.index(script) and "--released" in runs[derive] and "--prune" in runs[derive]
+    assert "advisories/debian" in runs[derive]
+    committed = next(s["run"] for s in jobs["history"]["steps"] if "git add" in s.get("run", ""))
+    assert "advisories/debian" in committed
 
 
 def test_sarif_upload_per_image_category() -> None:
