@@ -27,7 +27,7 @@ from hardening.repro import NORMALISER_VERSION
 
 if TYPE_CHECKING:  # the docker SDK is slow to import and only needed to talk to the engine
     from hardening.engine.client import Engine
-    from hardening.policy.options import AllowPaths  # pydantic: only needed when a base is made
+    from hardening.policy.options import AllowPaths  # only needed when a base is made
 
 LABEL_PREFIX = "org.hardening.base"
 DEBOOTSTRAP_TIMEOUT = 1200.0

@@ -163,13 +163,14 @@ def load_catalog(path: Path) -> Catalog:
             found = re.search(r"at line (\d+)", str(exc))
             line = int(found.group(1)) if found else None
         raise ConfigError(f"not valid TOML: {exc}", location=Location(path, line)) from None
-    # The schema (pydantic) is imported only here: modules that import this one for ImageSpec or
-    # Catalog, and `harden --help`, do not pay for it.
+    # The schema is imported only here: modules that import this one for ImageSpec or Catalog,
+    # and `harden --help`, do not pay for it.
     from hardening.catalog_schema import CatalogModel
-    from hardening.validation import validate
+    from hardening.strict import record
+    from hardening.validation import parse
 
     smap = toml_source_map(text)
-    model = validate(CatalogModel, data, path=path, smap=smap)
+    model = parse(record(CatalogModel), data, path=path, smap=smap)
     return _to_catalog(path, model, smap)
 
 

@@ -1,83 +1,90 @@
-"""The schema of hardening.toml, validated strictly by pydantic; ``catalog`` turns it into specs."""
+"""The schema of hardening.toml, validated strictly by ``hardening.strict``; ``catalog`` turns it
+into specs. Each table is a frozen dataclass whose fields carry their types."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from hardening.strict import BOOLEAN, INTEGER, TEXT, AnyOf, DictOf, ListOf, Nullable, Text, record, typed
 
 # hardening.catalog.VarValue, spelled again so that the schema imports nothing of the catalog,
 # which imports the schema (a test holds the two equal).
 VarValue = str | int | bool | list[str]
+# Each member is named as a problem's key path shows it when a value fits none of them.
+VAR_VALUE: Final = AnyOf(
+    ("str", TEXT), ("int", INTEGER), ("bool", BOOLEAN), ("list[str]", ListOf(TEXT, as_list=True))
+)
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")]
-Repository = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
-]
-Tag = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+NAME: Final = Text(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+REPOSITORY: Final = Text(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$")
+TAG: Final = Text(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+SUITE: Final = Text(r"^[a-z]+$")
+# An OCI reference as `harden db pull` and Trivy take it: [host[:port]/]path[:tag]; no scheme.
+DB_REPOSITORY: Final = Text(
+    r"^[A-Za-z0-9\[][A-Za-z0-9._:\[\]-]*(?:/[a-z0-9][a-z0-9._-]*)+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+)
+OPTIONAL_TEXT: Final = Nullable(TEXT)
+OPTIONAL_NAME: Final = Nullable(NAME)
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class BaseModelSpec(_Strict):
-    repository: Repository
-    tag: Tag
-    suite: Annotated[str, StringConstraints(pattern=r"^[a-z]+$")]
-    mirror: str | None = None
-    security_mirror: str | None = None
+@dataclass(frozen=True, kw_only=True)
+class BaseModelSpec:
+    repository: str = field(metadata=typed(REPOSITORY))
+    tag: str = field(metadata=typed(TAG))
+    suite: str = field(metadata=typed(SUITE))
+    mirror: str | None = field(default=None, metadata=typed(OPTIONAL_TEXT))
+    security_mirror: str | None = field(default=None, metadata=typed(OPTIONAL_TEXT))
     # The policy files whose `setuid` check decides which setuid/setgid bits the base keeps.
-    policies: list[str] = Field(default_factory=list)
+    policies: tuple[str, ...] = field(default=(), metadata=typed(ListOf(TEXT)))
 
 
-class ProjectModel(_Strict):
-    output_dir: str = "scans"
-    source: str = ""
-    default_base: Name | None = None
-    gate: str = "policies/gate.yaml"
+@dataclass(frozen=True, kw_only=True)
+class ProjectModel:
+    output_dir: str = field(default="scans", metadata=typed(TEXT))
+    source: str = field(default="", metadata=typed(TEXT))
+    default_base: str | None = field(default=None, metadata=typed(OPTIONAL_NAME))
+    gate: str = field(default="policies/gate.yaml", metadata=typed(TEXT))
 
 
-class VariantModel(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class VariantModel:
     """One concrete image of an ``[[image]]`` entry: what differs between its versions/suites."""
 
-    name: Name | None = None
-    base: Name | None = None
-    tags: list[Tag] = Field(min_length=1)
-    wheelhouse: str | None = None
-    variables: dict[str, VarValue] = Field(default_factory=dict)
+    name: str | None = field(default=None, metadata=typed(OPTIONAL_NAME))
+    base: str | None = field(default=None, metadata=typed(OPTIONAL_NAME))
+    tags: tuple[str, ...] = field(metadata=typed(ListOf(TAG, min_length=1)))
+    wheelhouse: str | None = field(default=None, metadata=typed(OPTIONAL_TEXT))
+    variables: dict[str, VarValue] = field(default_factory=dict, metadata=typed(DictOf(TEXT, VAR_VALUE)))
 
 
-# An OCI reference as `harden db pull` and Trivy take it: [host[:port]/]path[:tag]; no scheme.
-DbRepository = Annotated[
-    str,
-    StringConstraints(
-        pattern=r"^[A-Za-z0-9\[][A-Za-z0-9._:\[\]-]*(?:/[a-z0-9][a-z0-9._-]*)+(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
-    ),
-]
-
-
-class DbSettingsModel(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class DbSettingsModel:
     # Where `harden db pull` looks for Trivy's DB, in order (an internal mirror first).
-    repositories: list[DbRepository] = Field(min_length=1)
+    repositories: tuple[str, ...] = field(metadata=typed(ListOf(DB_REPOSITORY, min_length=1)))
 
 
-class ImageModel(_Strict):
-    name: Name
-    template: str
-    base: Name | None = None
-    repository: Repository
-    tags: list[Tag] | None = Field(default=None, min_length=1)  # or one list per variant
-    version: Tag = "0.0.0"
-    description: str = ""
-    policies: list[str] = Field(default_factory=list)
-    wheelhouse: str | None = None
-    variables: dict[str, VarValue] = Field(default_factory=dict)
-    variant: list[VariantModel] | None = Field(default=None, min_length=1)
+@dataclass(frozen=True, kw_only=True)
+class ImageModel:
+    name: str = field(metadata=typed(NAME))
+    template: str = field(metadata=typed(TEXT))
+    base: str | None = field(default=None, metadata=typed(OPTIONAL_NAME))
+    repository: str = field(metadata=typed(REPOSITORY))
+    # Or one list per variant.
+    tags: tuple[str, ...] | None = field(default=None, metadata=typed(Nullable(ListOf(TAG, min_length=1))))
+    version: str = field(default="0.0.0", metadata=typed(TAG))
+    description: str = field(default="", metadata=typed(TEXT))
+    policies: tuple[str, ...] = field(default=(), metadata=typed(ListOf(TEXT)))
+    wheelhouse: str | None = field(default=None, metadata=typed(OPTIONAL_TEXT))
+    variables: dict[str, VarValue] = field(default_factory=dict, metadata=typed(DictOf(TEXT, VAR_VALUE)))
+    variant: tuple[VariantModel, ...] | None = field(
+        default=None, metadata=typed(Nullable(ListOf(record(VariantModel), min_length=1)))
+    )
 
 
-class CatalogModel(_Strict):
-    project: ProjectModel = ProjectModel()
-    db: DbSettingsModel | None = None
-    base: dict[Name, BaseModelSpec] = Field(min_length=1)
-    image: list[ImageModel] = Field(min_length=1)
+@dataclass(frozen=True, kw_only=True)
+class CatalogModel:
+    project: ProjectModel = field(default=ProjectModel(), metadata=typed(record(ProjectModel)))
+    db: DbSettingsModel | None = field(default=None, metadata=typed(Nullable(record(DbSettingsModel))))
+    base: dict[str, BaseModelSpec] = field(metadata=typed(DictOf(NAME, record(BaseModelSpec), min_length=1)))
+    image: tuple[ImageModel, ...] = field(metadata=typed(ListOf(record(ImageModel), min_length=1)))

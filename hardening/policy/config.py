@@ -7,42 +7,52 @@ key; an unknown key or a wrong type is an error, never silently ignored.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, create_model
 
 from hardening.errors import Location, PolicyError
 from hardening.findings import Severity
 from hardening.policy.interface import Check, CheckConfig, OptionsT
-from hardening.policy.options import Options, Section, SeverityName, Strict
+from hardening.policy.options import SEVERITY_NAME, Options, Section
 from hardening.policy.registry import CheckId
 from hardening.sourcemap import yaml_node_source_map, yaml_value_error_line
+from hardening.strict import TEXT, Field, Nullable, OneOf, Record, record, typed
 from hardening.userfile import read_user_text
-from hardening.validation import validate
+from hardening.validation import parse
+
+
+def _named_sections(**sections: Section | None) -> Mapping[CheckId, Section]:
+    """The checks a file names, in registry order (a check set to null is not named)."""
+    return {CheckId(name): section for name, section in sections.items() if section is not None}
+
 
 # ``checks:``: one optional key per registered check, each validated by the check's own section.
-ChecksModel: type[BaseModel] = create_model(  # type: ignore[call-overload]
+CHECKS: Record[Mapping[CheckId, Section]] = Record(
     "ChecksModel",
-    __base__=Strict,
-    **{check.value: (check.check_class().options_type.section | None, None) for check in CheckId},
+    {
+        check.value: Field(Nullable(record(check.check_class().options_type.section)), None)
+        for check in CheckId
+    },
+    _named_sections,
 )
 
 
-class PolicyDocument(Strict):
-    """One policy file, validated (``checks`` is a ``ChecksModel``)."""
+@dataclass(frozen=True)
+class PolicyDocument:
+    """One policy file, validated: ``checks`` holds the section of every check it names."""
 
-    version: Literal[1]
-    description: str = ""
-    fail_level: SeverityName | None = None
-    checks: BaseModel = Field(default_factory=ChecksModel)
+    version: int = field(metadata=typed(OneOf(1)))
+    description: str = field(default="", metadata=typed(TEXT))
+    fail_level: str | None = field(default=None, metadata=typed(Nullable(SEVERITY_NAME)))
+    checks: Mapping[CheckId, Section] = field(default_factory=dict, metadata=typed(CHECKS))
 
 
-PolicyModel: type[PolicyDocument] = create_model(
-    "PolicyModel", __base__=PolicyDocument, checks=(ChecksModel, Field(default_factory=ChecksModel))
-)
+# Named as the error for a value that is not a mapping has always named it.
+POLICY: Record[PolicyDocument] = Record("PolicyModel", record(PolicyDocument).fields, PolicyDocument)
 
 DEFAULT_FAIL_LEVEL = Severity.HIGH
 
@@ -115,7 +125,8 @@ def parse_policy(text: str, shown: str) -> PolicyDocument:
             location=Location(shown, 1),
             hint="see policies/README.md for the schema",
         )
-    return validate(PolicyModel, data, path=shown, smap=yaml_node_source_map(root), error=PolicyError)
+    smap = partial(yaml_node_source_map, root)  # made only for an error
+    return parse(POLICY, data, path=shown, smap=smap, error=PolicyError)
 
 
 def _parse_once(text: str) -> tuple[yaml.Node | None, Any]:
@@ -152,10 +163,7 @@ def merge(models: Sequence[tuple[str, PolicyDocument]]) -> Policy:
     for _, model in models:
         if model.fail_level is not None:
             fail_level = Severity.parse(model.fail_level)
-        for check in CheckId:
-            section: Section | None = getattr(model.checks, check.value)
-            if section is None:
-                continue
+        for check, section in model.checks.items():
             enabled.setdefault(check, True)
             if section.enabled is not None:
                 enabled[check] = section.enabled
@@ -173,6 +181,16 @@ def merge(models: Sequence[tuple[str, PolicyDocument]]) -> Policy:
         if check in enabled
     }
     return Policy(tuple(shown for shown, _ in models), fail_level, checks)
+
+
+def binary_names(policy: Policy) -> frozenset[str]:
+    """What the inspector must look for: its defaults plus every program a configured check wants."""
+    from hardening.inspect.facts import DEFAULT_BINARY_NAMES  # loaded already by whoever inspects
+
+    names = set(DEFAULT_BINARY_NAMES)
+    for check_id, config in policy.checks.items():
+        names.update(check_id.check_class()().programs(config.options))
+    return frozenset(names)
 
 
 def load_policies(root: Path, paths: Sequence[Path]) -> Policy:

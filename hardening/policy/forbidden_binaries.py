@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
-from typing import Annotated, ClassVar
-
-from pydantic import Field, StringConstraints
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from hardening.findings import Finding, Severity
 from hardening.inspect.facts import Binary
 from hardening.policy.interface import ImageCheck, ImageContext
 from hardening.policy.options import Options, ProgramsSection, Section
+from hardening.strict import ListOf, Text, typed
 
 FORBIDDEN = "HARDEN-BINARY-FORBIDDEN"
 
-GoModulePath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._~/-]{0,255}$")]
+GO_MODULE_PATH = Text(r"^[A-Za-z0-9][A-Za-z0-9._~/-]{0,255}$")
 
 
+@dataclass(frozen=True)
 class ForbiddenSection(ProgramsSection):
-    go_modules: list[GoModulePath] = Field(default_factory=list)
+    go_modules: tuple[str, ...] = field(default=(), metadata=typed(ListOf(GO_MODULE_PATH)))
 
 
 @dataclass(frozen=True)

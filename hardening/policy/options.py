@@ -1,7 +1,8 @@
 """Check options: each check's section of policies/*.yaml and the merged options it runs with.
 
-A section is validated strictly at the edge (pydantic, unknown keys and wrong types are errors
-with file:line); ``Options`` are the frozen result of merging the sections of several files.
+A section is a frozen dataclass validated strictly at the edge (``hardening.strict``: unknown keys
+and wrong types are errors with file:line); ``Options`` are the frozen result of merging the
+sections of several files.
 Option shapes that several checks share live here; a check with options of its own defines
 them in its module.
 """
@@ -9,26 +10,23 @@ them in its module.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from typing import Annotated, ClassVar, Generic, Literal, Self, TypeVar
+from typing import ClassVar, Generic, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from hardening.strict import BOOLEAN, ListOf, Nullable, OneOf, Text, typed
 
-SeverityName = Literal["low", "medium", "high", "critical"]
-ProgramName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")]
-PathPattern = Annotated[str, StringConstraints(pattern=r"^/[^\x00\n]{0,4095}$")]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+SEVERITY_NAME = OneOf("low", "medium", "high", "critical")
+PROGRAM_NAME = Text(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+PATH_PATTERN = Text(r"^/[^\x00\n]{0,4095}$")
 
 
-class Section(Strict):
+@dataclass(frozen=True)
+class Section:
     """``checks.<id>`` in a policy file: what every check accepts; subclasses add options."""
 
-    severity: SeverityName | None = None
-    enabled: bool | None = None
+    severity: str | None = field(default=None, metadata=typed(Nullable(SEVERITY_NAME)))
+    enabled: bool | None = field(default=None, metadata=typed(Nullable(BOOLEAN)))
 
 
 SectionT = TypeVar("SectionT", bound=Section, contravariant=True)
@@ -55,8 +53,9 @@ class NoOptions(Options[Section]):
         return self
 
 
+@dataclass(frozen=True)
 class AllowSection(Section):
-    allow: list[PathPattern] = Field(default_factory=list)
+    allow: tuple[str, ...] = field(default=(), metadata=typed(ListOf(PATH_PATTERN)))
 
 
 @dataclass(frozen=True)
@@ -73,8 +72,9 @@ class AllowPaths(Options[AllowSection]):
         return any(fnmatchcase(path, pattern) for pattern in self.allow)
 
 
+@dataclass(frozen=True)
 class ProgramsSection(Section):
-    names: list[ProgramName] = Field(default_factory=list)
+    names: tuple[str, ...] = field(default=(), metadata=typed(ListOf(PROGRAM_NAME)))
 
 
 @dataclass(frozen=True)

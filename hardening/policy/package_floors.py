@@ -7,39 +7,40 @@ still vulnerable: whatever runs the system interpreter imports the old one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Annotated, ClassVar
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from packaging.version import InvalidVersion, Version
-from pydantic import Field, StringConstraints, field_validator
 
 from hardening.findings import Finding, Severity
 from hardening.inspect.pydist import normalise_name
 from hardening.policy.interface import ImageCheck, ImageContext
-from hardening.policy.options import Options, Section, Strict
+from hardening.policy.options import Options, Section
+from hardening.strict import TEXT, ListOf, Text, record, typed
 
-PackageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-Advisory = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9-]+$")]
-
-
-class FloorModel(Strict):
-    package: PackageName
-    minimum: str
-    rationale: str = ""
-    advisories: list[Advisory] = Field(default_factory=list)
-
-    @field_validator("minimum")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        try:
-            Version(value)
-        except InvalidVersion:
-            raise ValueError(f"{value!r} is not a PEP 440 version") from None
-        return value
+PACKAGE_NAME = Text(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+ADVISORY = Text(r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9-]+$")
 
 
+def _pep440(value: str) -> str:
+    try:
+        Version(value)
+    except InvalidVersion:
+        raise ValueError(f"{value!r} is not a PEP 440 version") from None
+    return value
+
+
+@dataclass(frozen=True)
+class FloorModel:
+    package: str = field(metadata=typed(PACKAGE_NAME))
+    minimum: str = field(metadata=typed(Text(after=_pep440)))
+    rationale: str = field(default="", metadata=typed(TEXT))
+    advisories: tuple[str, ...] = field(default=(), metadata=typed(ListOf(ADVISORY)))
+
+
+@dataclass(frozen=True)
 class FloorsSection(Section):
-    floors: list[FloorModel] = Field(default_factory=list)
+    floors: tuple[FloorModel, ...] = field(default=(), metadata=typed(ListOf(record(FloorModel))))
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,13 @@ Values are never repeated in findings: the report must not become a second leak.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Annotated, ClassVar
-
-from pydantic import Field, StringConstraints
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 from hardening.findings import Finding, Severity
 from hardening.policy.interface import ImageCheck, ImageContext
 from hardening.policy.options import Options, Section
+from hardening.strict import ListOf, Text, typed
 
 RULE_ENV = "HARDEN-SECRET-ENV"
 RULE_LABEL = "HARDEN-SECRET-LABEL"
@@ -23,13 +22,14 @@ _WORDS = re.compile(r"[^A-Za-z0-9]+")
 # NAME=value as the engine writes ENV, ARG and build-arg assignments into history entries.
 _ASSIGNMENT = re.compile(r"""(?<![\w$-])([A-Za-z_][A-Za-z0-9_.-]*)=("[^"]*"|'[^']*'|[^\s"']*)""")
 
-Word = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,64}$")]
-EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")]
+WORD = Text(r"^[A-Za-z0-9_]{1,64}$")
+ENV_NAME = Text(r"^[A-Za-z_][A-Za-z0-9_.-]{0,255}$")
 
 
+@dataclass(frozen=True)
 class SecretsSection(Section):
-    names: list[Word] = Field(default_factory=list)
-    allow: list[EnvName] = Field(default_factory=list)
+    names: tuple[str, ...] = field(default=(), metadata=typed(ListOf(WORD)))
+    allow: tuple[str, ...] = field(default=(), metadata=typed(ListOf(ENV_NAME)))
 
 
 @dataclass(frozen=True)
