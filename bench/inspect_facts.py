@@ -146,8 +146,7 @@ class Figures:
 
 def bench_image(image: str, work: Path, cache: Path, runs: int) -> Figures:
     from hardening.catalog import load_catalog
-    from hardening.policy.config import load_policies
-    from hardening.policy.service import binary_names
+    from hardening.policy.config import binary_names, load_policies
 
     catalog = load_catalog(REPO_ROOT / "hardening.toml")
     (spec,) = catalog.select([image])

@@ -8,6 +8,11 @@ what `harden` needs and nothing of the benchmark's own harness (argparse, statis
 package it takes the peer's flags from): from interpreter start to the counts printed, the same
 span `trivy image` is timed over. It imports `ours` for its in-process figures too.
 
+The work is the same as before 2026-12-02; what it imports changed with the code: the catalog
+and the policies are validated by `hardening.strict` instead of pydantic (same rules, same
+errors), and `binary_names` is taken from `hardening.policy.config`, where it moved from
+`hardening.policy.service` (whose rendering, run-store and engine modules this work never used).
+
 `--facts-only` is the facts-cache lookup alone, given the reference and the binary names that
 `ours` takes from the catalog and the image's policies: printed beside the ratio, it shows how
 much of our time is the inspector and how much is reading and validating the configuration.
@@ -26,10 +31,9 @@ def ours(tar: Path, image: str, cache_dir: Path | None) -> dict[str, int]:
     """Facts and package floors of one saved image, as `harden run` computes them."""
     from hardening.catalog import load_catalog
     from hardening.inspect.cache import inspect_cached
-    from hardening.policy.config import load_policies
+    from hardening.policy.config import binary_names, load_policies
     from hardening.policy.interface import ImageContext
     from hardening.policy.package_floors import PackageFloors
-    from hardening.policy.service import binary_names
 
     catalog = load_catalog(REPO_ROOT / "hardening.toml")
     (spec,) = catalog.select([image])

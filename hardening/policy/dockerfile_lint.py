@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from hardening.dockerfile import Dockerfile, Instruction
 from hardening.findings import Finding, Severity
 from hardening.policy.interface import CheckConfig, DockerfileCheck, DockerfileContext
 from hardening.policy.options import NoOptions
 from hardening.policy.package_floors import Floors, PackageFloors
+
+if TYPE_CHECKING:  # the Dockerfile side is loaded by whoever hands a check a Dockerfile
+    from hardening.dockerfile import Dockerfile, Instruction
 
 PIP_REDIRECT = "HARDEN-DF-PIP-REDIRECT"
 CURL_PIPE_SHELL = "HARDEN-DF-CURL-PIPE-SHELL"

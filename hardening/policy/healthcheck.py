@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hardening.dockerfile import Instruction
+from typing import TYPE_CHECKING
+
 from hardening.findings import Finding, Severity
-from hardening.locate import Locator, Where
 from hardening.policy.interface import (
     CheckContext,
     DockerfileCheck,
@@ -13,6 +13,10 @@ from hardening.policy.interface import (
     ImageContext,
 )
 from hardening.policy.options import NoOptions
+
+if TYPE_CHECKING:  # the Dockerfile side is loaded by whoever hands a check a Dockerfile
+    from hardening.dockerfile import Instruction
+    from hardening.locate import Locator, Where
 
 MISSING = "HARDEN-HEALTHCHECK-MISSING"
 

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
-from hardening.dockerfile import Dockerfile
 from hardening.findings import Finding, Origin, Severity, SourceLocation
-from hardening.inspect.facts import ImageFacts
-from hardening.locate import Locator, Where
 from hardening.policy.options import Options
+
+if TYPE_CHECKING:
+    # Types only: a check's module loads neither the Dockerfile parser nor the inspector, which
+    # whoever builds its context has loaded already (`harden` computing facts and package floors
+    # from a cached image loads no Dockerfile code).
+    from hardening.dockerfile import Dockerfile
+    from hardening.inspect.facts import ImageFacts
+    from hardening.locate import Locator, Where
 
 OptionsT = TypeVar("OptionsT", bound=Options[Any])
 OtherT = TypeVar("OtherT", bound=Options[Any])

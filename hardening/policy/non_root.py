@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from hardening.dockerfile import Instruction
+from typing import TYPE_CHECKING
+
 from hardening.findings import Finding, Severity
 from hardening.policy.interface import DockerfileCheck, DockerfileContext, ImageCheck, ImageContext
 from hardening.policy.options import NoOptions
+
+if TYPE_CHECKING:  # the Dockerfile side is loaded by whoever hands a check a Dockerfile
+    from hardening.dockerfile import Instruction
 
 ROOT = "HARDEN-USER-ROOT"
 UNKNOWN = "HARDEN-USER-UNKNOWN"

@@ -13,9 +13,9 @@ from hardening.engine.saved import require_image, saved_image
 from hardening.errors import PolicyError, UsageError
 from hardening.findings import HARDENING_TOOL, Finding, Severity, with_tool
 from hardening.inspect.cache import default_cache_dir, inspect_cached
-from hardening.inspect.facts import DEFAULT_BINARY_NAMES, ImageFacts
+from hardening.inspect.facts import ImageFacts
 from hardening.locate import Locator
-from hardening.policy.config import Policy, load_policies
+from hardening.policy.config import Policy, binary_names, load_policies
 from hardening.policy.interface import (
     Check,
     CheckConfig,
@@ -103,14 +103,6 @@ def run_check(
         covered = {f.location for f in findings}
         findings.extend(f for f in static if f.location not in covered)
     return findings
-
-
-def binary_names(policy: Policy) -> frozenset[str]:
-    """What the inspector must look for: its defaults plus every program a configured check wants."""
-    names = set(DEFAULT_BINARY_NAMES)
-    for check_id, config in policy.checks.items():
-        names.update(check_id.check_class()().programs(config.options))
-    return frozenset(names)
 
 
 def inspect_ref(

@@ -26,7 +26,8 @@ from hardening.locate import Locator
 from hardening.pending.interface import PendingCheck
 from hardening.pending.record import write_pending_record
 from hardening.pending.updates import record_seen
-from hardening.policy.service import CheckReport, binary_names, run_checks
+from hardening.policy.config import binary_names
+from hardening.policy.service import CheckReport, run_checks
 from hardening.release import Promotion, promote
 from hardening.report.interface import ImageReport
 from hardening.run.decide import decide_image, locate_scanner_finding

@@ -10,8 +10,8 @@ import pytest
 
 from hardening.engine.client import Engine
 from hardening.findings import Finding
-from hardening.policy.config import load_policies
-from hardening.policy.service import binary_names, check_ref, dockerfile_as_rendered, inspect_ref, run_checks
+from hardening.policy.config import binary_names, load_policies
+from hardening.policy.service import check_ref, dockerfile_as_rendered, inspect_ref, run_checks
 
 pytestmark = pytest.mark.docker
 
