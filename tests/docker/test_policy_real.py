@@ -17,6 +17,7 @@ pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = [Path("policies/default.yaml")]
+SETUID_IN_BASE = ("/usr/bin/su", "/usr/bin/passwd", "/usr/bin/mount")
 
 Built = tuple[str, list[Finding]]
 
@@ -28,10 +29,19 @@ def build_and_check(
     """Build a Dockerfile (``{base}`` = the base image), inspect the image, run the default policy."""
     made: list[str] = []
     policy = load_policies(REPO, POLICIES)
+    # The project's base clears its setuid bits; a stand-in for a base that keeps them (as
+    # Debian's own images do) shows where inherited setuid programs are located.
+    setuid_context = tmp_path_factory.mktemp("setuid-base")
+    (setuid_context / "Dockerfile").write_text(
+        f"FROM {base_image}\nRUN chmod 4755 {' '.join(SETUID_IN_BASE)}\n"
+    )
+    setuid_base = f"hardening-test/setuid-base:{secrets.token_hex(4)}"
+    engine.build(context=setuid_context, dockerfile="Dockerfile", tag=setuid_base, labels={})
+    made.append(setuid_base)
 
     def build(body: str) -> Built:
         context = tmp_path_factory.mktemp("image")
-        (context / "Dockerfile").write_text(body.format(base=base_image))
+        (context / "Dockerfile").write_text(body.format(base=base_image, setuid_base=setuid_base))
         tag = f"hardening-test/policy:{secrets.token_hex(4)}"
         engine.build(context=context, dockerfile="Dockerfile", tag=tag, labels={})
         made.append(tag)
@@ -40,7 +50,7 @@ def build_and_check(
         return tag, list(run_checks(policy, image=tag, facts=facts, rendered=rendered))
 
     yield build
-    for tag in made:
+    for tag in reversed(made):  # children before the stand-in base they are built on
         engine.remove_image(tag)
 
 
@@ -110,10 +120,10 @@ def test_gosu_deleted_in_a_later_layer_is_not_reported(build_and_check: Callable
 def test_check_ref_on_a_built_image(
     build_and_check: Callable[[str], Built], engine: Engine, tmp_path: Path
 ) -> None:
-    tag, _ = build_and_check("FROM {base}\nUSER 65534\n")
+    tag, _ = build_and_check("FROM {setuid_base}\nUSER 65534\n")
     report = check_ref(tag, engine, [REPO / "policies/default.yaml"], tmp_path)
     rules = {f.rule_id for f in report.findings}
-    # The Debian base keeps its setuid programs (su, passwd …); images must clear them.
+    # A base that keeps its setuid programs (su, passwd …) passes them on; images must clear them.
     assert rules == {"HARDEN-HEALTHCHECK-MISSING", "HARDEN-SETUID"}
     assert "/usr/bin/su" in {f.image_path for f in report.findings}
     assert all(f.location is None for f in report.findings)  # no Dockerfile to point into
@@ -126,13 +136,13 @@ def test_base_files_are_located_on_from_under_a_custom_shell(build_and_check: Ca
     # every later history entry; the base's setuid programs still point at FROM, even the one
     # a RUN names.
     _, findings = build_and_check(
-        "FROM {base}\n"
+        "FROM {setuid_base}\n"
         'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\n'
         "RUN passwd --lock root && install -m 4755 /bin/true /usr/local/bin/elevate\n"
         "USER 65534\nHEALTHCHECK CMD true\n"
     )
     setuid = {f.image_path: f for f in only(findings, "HARDEN-SETUID")}
-    assert {"/usr/bin/su", "/usr/bin/passwd", "/usr/bin/mount"} <= set(setuid)
+    assert set(SETUID_IN_BASE) <= set(setuid)
     lines = {path: f.location.line for path, f in setuid.items() if f.location is not None}
     assert lines.pop("/usr/local/bin/elevate") == 3  # made by the RUN
     assert set(lines.values()) == {1}, lines  # everything else came with the base
