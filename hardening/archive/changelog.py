@@ -62,12 +62,23 @@ class SourceChangelog:
         return self.entries[0].date
 
     def cves_between(self, installed: str, candidate: str) -> tuple[str, ...]:
-        """CVE ids named by the entries after ``installed`` up to and including ``candidate``."""
+        """CVE ids named by the entries after ``installed`` up to and including ``candidate``.
+
+        By position in the changelog, not by version order: a stable update carries the entries
+        of the unstable upload it was made from (``2.9.0-1~deb13u1`` above ``2.9.0-1``), which sort
+        above it yet are part of it.
+        """
         low, high = Version(installed), Version(candidate)
         found: dict[str, None] = {}
+        started = False
         for entry in self.entries:
-            if low < Version(entry.version) <= high:
-                found.update(dict.fromkeys(entry.cves))
+            version = Version(entry.version)
+            started = started or version <= high
+            if not started:
+                continue
+            if version <= low:
+                break
+            found.update(dict.fromkeys(entry.cves))
         return tuple(sorted(found, key=_cve_key))
 
     def reaches(self, installed: str) -> bool:
@@ -75,12 +86,20 @@ class SourceChangelog:
         return Version(self.oldest) <= Version(installed)
 
     def first_fixed(self) -> dict[str, str]:
-        """Each CVE id → the lowest version whose entry names it."""
+        """Each CVE id → the lowest version that carries its fix.
+
+        An entry's fix is in every version above it in the changelog; the lowest of those is
+        usually the entry itself, but a stable update made from an unstable upload
+        (``2.9.0-1~deb13u1`` above ``2.9.0-1``) sorts below the entry that names the CVE.
+        """
         first: dict[str, str] = {}
+        carrier: str | None = None  # the lowest version from the top down to this entry
         for entry in self.entries:
+            if carrier is None or Version(entry.version) < Version(carrier):
+                carrier = entry.version
             for cve in entry.cves:
-                if cve not in first or Version(entry.version) < Version(first[cve]):
-                    first[cve] = entry.version
+                if cve not in first or Version(carrier) < Version(first[cve]):
+                    first[cve] = carrier
         return dict(sorted(first.items(), key=lambda item: _cve_key(item[0])))
 
 

@@ -188,6 +188,23 @@ def test_changelog_arithmetic() -> None:
     assert log.uploaded == "Mon, 01 Jan 2024 12:00:00 +0000"
 
 
+def test_a_stable_update_made_from_an_unstable_upload_carries_its_fixes() -> None:
+    # The trixie update 2.9.0-1~deb13u1 sorts below the unstable 2.9.0-1 whose entry names the
+    # CVE, yet it is that upload: the fix is in 2.9.0-1~deb13u1, and installing it fixes the CVE.
+    text = changelog(
+        "expat",
+        [
+            Entry("2.9.0-1~deb13u1", ["Rebuild for trixie."]),
+            Entry("2.9.0-1", ["New upstream release, fixes CVE-2026-77214."]),
+            Entry("2.7.1-1", ["Fix CVE-2025-0001."]),
+        ],
+    )
+    log = parse_changelog(gzip.compress(text.encode()), "expat", BINARY, "expat 2.9.0-1~deb13u1")
+    assert log.first_fixed() == {"CVE-2025-0001": "2.7.1-1", "CVE-2026-77214": "2.9.0-1~deb13u1"}
+    assert log.cves_between("2.7.1-1", "2.9.0-1~deb13u1") == ("CVE-2026-77214",)
+    assert log.cves_between("2.9.0-1~deb13u1", "2.9.0-1~deb13u1") == ()
+
+
 @pytest.mark.parametrize(
     ("raw", "detail"),
     [
