@@ -308,7 +308,10 @@ def test_expected_findings_on_the_shipped_images(runs: TwoRuns) -> None:
         for offer in offers:
             assert offer.rule_id == "HARDEN-REBUILD-PENDING", (spec.name, offer.rule_id, offer.message)
             assert offer.location is not None and offer.location.path == spec.dockerfile.as_posix()
-        findings = [f for f in everything if f.origin.value != ARCHIVE]
+        # A CVE the archive has already fixed in a pending update is the same news, seen by the
+        # scanner through the derived Debian advisories: explained, not unexpected.
+        behind = {f.package for f in offers}
+        findings = [f for f in everything if f.origin.value != ARCHIVE and f.package not in behind]
         # No policy finding at all on any image: they pass every check.
         assert not [f for f in findings if f.origin.value == "policy"], spec.name
         if spec.template.parent.name == "postgres-secure":

@@ -193,7 +193,7 @@ def test_the_nightly_rebuild_releases_a_stale_image_and_measures_its_latency(
     build_db([REPO_ROOT / "advisories"], cache)
     code, out, err = _harden(["run", "demo", "--record-history", "--cache-dir", str(cache)], capsys)
     assert code == 0, out + err
-    printed = (out + err).splitlines()
+    printed = [line.strip() for line in (out + err).splitlines()]
     assert [line for line in printed if line.startswith("pending updates (bookworm, debian-archive")], out
     assert not [line for line in printed if f"{package} {old} →" in line], out + err
 
