@@ -28,24 +28,8 @@ def write_bytes_atomic(
     hint: str = _HINT,
 ) -> None:
     """Write ``data`` to ``path``; failures raise ``error`` naming the file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise error(f"cannot write: {exc.strerror or exc}", location=Location(path), hint=hint) from exc
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            # mkstemp creates 0600; outputs are read by CI steps and tools running as other users
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise error(f"cannot write: {exc.strerror or exc}", location=Location(path), hint=hint) from exc
+    with open_atomic(path, mode=mode, error=error, hint=hint) as handle:
+        handle.write(data)
 
 
 def write_text_atomic(
@@ -94,6 +78,7 @@ def open_atomic(
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w+b") as handle:
+            # mkstemp creates 0600; outputs are read by CI steps and tools running as other users
             os.fchmod(handle.fileno(), mode)
             yield handle
             handle.flush()
