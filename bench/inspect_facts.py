@@ -242,6 +242,8 @@ def main() -> int:
     args = parser.parse_args()
 
     images = args.image or ["python-secure", "postgres-secure"]
+    if not (args.db_cache / "db" / "trivy.db").is_file():
+        parser.error(f"no Trivy DB in {args.db_cache / 'db'}: run `make db` first, or pass --db-cache")
     figures: dict[str, Figures] = {}
     with tempfile.TemporaryDirectory(prefix="bench-inspect-") as scratch:
         work = Path(scratch)
