@@ -53,7 +53,8 @@ def _print_report(report: object) -> None:
     multiple=True,
     type=click.Path(path_type=Path, dir_okay=False),
     help="Policy file (repeatable, merged in order). Default: the catalog's for catalog images, "
-    "policies/default.yaml otherwise.",
+    "policies/default.yaml otherwise (the catalog's directory's, else this directory's, else the one "
+    "harden ships).",
 )
 @pass_ctx
 def check(
@@ -75,7 +76,7 @@ def check(
         raise UsageError("--policy applies to --image and --dockerfile; catalog images use their own")
     reports: list[service.CheckReport] = []
     standalone = refs or dockerfiles
-    default = (Path("policies/default.yaml"),)
+    default = (_default_policy(ctx),)
     if dockerfiles:
         catalog = ctx.catalog if ctx.catalog_path.is_file() else None
         for path in dockerfiles:
@@ -117,3 +118,15 @@ def check(
         _print_report(report)
     if any(report.failed for report in reports):
         sys.exit(ExitCode.GATE_FAILED)
+
+
+def _default_policy(ctx: Context) -> Path:
+    """The default policy for images and Dockerfiles outside the catalog: the repository's when
+    there is a catalog or this directory has one, else the one beside the installed package, so
+    that checking any Dockerfile works from any directory."""
+    relative = Path("policies/default.yaml")
+    candidates = []
+    if ctx.catalog_path.is_file():
+        candidates.append(ctx.catalog_path.resolve().parent / relative)
+    candidates += [relative, Path(__file__).resolve().parents[2] / relative]
+    return next((path for path in candidates if path.is_file()), relative)

@@ -99,6 +99,23 @@ def test_heredoc_dockerfile_through_the_harden_command() -> None:
     assert "HARDEN-DF-PIP-REDIRECT high" in result.output
 
 
+def test_a_dockerfile_anywhere_is_checked_with_the_shipped_default_policy(tmp_path: Path) -> None:
+    # No catalog and no policies/ here: the default policy is the one beside the package.
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM debian:bookworm\nUSER 0\n")
+    result = harden_process(None, "check", "--dockerfile", str(dockerfile), cwd=tmp_path)
+    assert result.code == 1, result.output
+    assert "HARDEN-USER-DOCKERFILE-ROOT high" in result.output
+    # a policies/default.yaml of this directory is the user's own and wins
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies/default.yaml").write_text(
+        "version: 1\nfail_level: critical\nchecks:\n  non_root: {}\n"
+    )
+    result = harden_process(None, "check", "--dockerfile", str(dockerfile), cwd=tmp_path)
+    assert result.code == 0, result.output
+    assert "HARDEN-HEALTHCHECK-MISSING" not in result.output
+
+
 def test_floor_package_redirect_fails_the_default_policy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
