@@ -91,13 +91,16 @@ lock: setup
 	$(PIP_COMPILE) -o requirements/dev.lock requirements/dev.in
 
 # Speed and size figures against peers; reports only, never fails on a missed goal.
-bench: base db
+bench: base db tools
 	$(BIN)/python bench/inspect_facts.py
 	$(BIN)/python bench/sarif_convert.py
 	$(BIN)/python bench/run_warm.py
 	$(BIN)/python bench/image_size_python.py
 	$(BIN)/python bench/image_size_postgres.py
 	$(BIN)/python bench/postgres_start.py
+	$(BIN)/python bench/normalise_cost.py
+	$(BIN)/python bench/db_build_pull.py
+	$(BIN)/python bench/gosu_claim.py
 
 clean-state:
 	rm -rf scans/runs
