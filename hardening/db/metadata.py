@@ -28,9 +28,10 @@ METADATA_NAME = "metadata.json"
 DB_NAME = "trivy.db"
 # Go's zero time, what Trivy writes for a time it does not have.
 ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
-# A DB we build stays the one Trivy uses: a NextUpdate far ahead keeps a Trivy run without
-# --skip-db-update from replacing it (our scans always pass the flag).
-NEXT_UPDATE_AFTER = timedelta(days=3650)
+# When a Trivy client that downloaded a DB we built (from a site's registry, after `harden db
+# push`) looks for a newer one: a day after the build, the upstream DB's own promise. Further
+# ahead, clients keep the first copy they got; our own scans pass --skip-db-update and never ask.
+NEXT_UPDATE_AFTER = timedelta(days=1)
 
 _GO_TIME = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$")
 
@@ -98,7 +99,7 @@ def write_metadata(
     updated_at: datetime | None = None,
     metadata: Metadata | None = None,
 ) -> Path:
-    """Write ``metadata.json``; by default one that keeps Trivy on this DB, data dated ``now``."""
+    """Write ``metadata.json``; by default a built DB's, data dated ``now``."""
     if metadata is None:
         moment = utc(now)
         metadata = Metadata(version, moment + NEXT_UPDATE_AFTER, utc(updated_at or moment), moment)

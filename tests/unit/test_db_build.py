@@ -375,12 +375,14 @@ class TestRefusals:
 
 
 class TestMetadata:
-    def test_metadata_keeps_trivy_offline(self, tmp_path: Path) -> None:
+    def test_metadata_of_a_built_db(self, tmp_path: Path) -> None:
         build_db([], tmp_path, now=NOW)
         metadata = json.loads((tmp_path / "db" / "metadata.json").read_text())
         assert metadata == {
             "Version": 2,
-            "NextUpdate": "2036-11-23T12:00:00Z",
+            # A Trivy client that downloaded it from a site's registry looks for a newer one a
+            # day after the build, as after the upstream DB's.
+            "NextUpdate": "2026-11-27T12:00:00Z",
             # Nothing was read, so the data is of no date (Go's zero time), not of the build's.
             "UpdatedAt": "0001-01-01T00:00:00Z",
             "DownloadedAt": "2026-11-26T12:00:00Z",
