@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hardening.atomic import write_json
 from hardening.errors import ReportInputError
-from hardening.findings import Finding, Origin, Severity, SourceLocation
+from hardening.findings import Acceptance, Finding, Origin, Severity, SourceLocation, acceptance
 from hardening.report._common import JsonReader, kind_of, sorted_findings
 from hardening.report.interface import ImageReport, Writer
 from hardening.userfile import read_user_json
@@ -36,8 +36,10 @@ _OPTIONAL_TEXT = (
     "suppressed_by",
     "tool",
 )
+BASELINED_KEY = "baselined"  # true on a finding the image's baseline accepts; absent otherwise
 _FINDING_KEYS = frozenset(
     {
+        BASELINED_KEY,
         "origin",
         "severity",
         "cvss_score",
@@ -52,24 +54,40 @@ _FINDING_KEYS = frozenset(
 _TOP_KEYS = frozenset({"schema_version", "image", "counts", "findings"})
 
 
-def counts(findings: Sequence[Finding]) -> dict[str, int]:
-    """Open findings by severity, plus totals; suppressed ones are counted only as suppressed."""
-    open_findings = [f for f in findings if f.suppressed_by is None]
+def counts(
+    findings: Sequence[Finding], baseline: Collection[tuple[str, ...]] = frozenset()
+) -> dict[str, int]:
+    """Open findings by severity, plus totals; accepted ones (suppressed, or in the image's
+    baseline) are counted only as such, as the gate counts them."""
+    accepted = [acceptance(f, baseline) for f in findings]
+    open_findings = [f for f, why in zip(findings, accepted, strict=True) if why is None]
     result = {"total": len(findings)}
     for severity in sorted(Severity, reverse=True):
         result[severity.label] = sum(1 for f in open_findings if f.severity is severity)
     result["fixable"] = sum(1 for f in open_findings if f.fixable)
-    result["suppressed"] = len(findings) - len(open_findings)
+    result["suppressed"] = accepted.count(Acceptance.SUPPRESSED)
+    if Acceptance.BASELINED in accepted:
+        result["baselined"] = accepted.count(Acceptance.BASELINED)
     return result
 
 
-def build_report(image: str, findings: Sequence[Finding]) -> dict[str, Any]:
+def build_report(
+    image: str, findings: Sequence[Finding], baseline: Collection[tuple[str, ...]] = frozenset()
+) -> dict[str, Any]:
+    """The report of ``findings``; those the image's ``baseline`` accepts say so (`"baselined":
+    true`) and are not counted as open."""
     ordered = sorted_findings(findings)
+    items = []
+    for finding in ordered:
+        item = finding.to_json()
+        if acceptance(finding, baseline) is Acceptance.BASELINED:
+            item[BASELINED_KEY] = True
+        items.append(item)
     return {
         "schema_version": SCHEMA_VERSION,
         "image": image,
-        "counts": counts(ordered),
-        "findings": [f.to_json() for f in ordered],
+        "counts": counts(ordered, baseline),
+        "findings": items,
     }
 
 
@@ -111,6 +129,8 @@ class _Parser(JsonReader):
     def finding(self, value: Any, field: str) -> Finding:
         data = self.obj(value, field)
         self.keys(data, _FINDING_KEYS, field)
+        if BASELINED_KEY in data and data[BASELINED_KEY] is not True:
+            raise self.fail(f"{field}.{BASELINED_KEY}", f"expected true, found {data[BASELINED_KEY]!r}")
         for key in ("origin", "severity", *_REQUIRED_TEXT):
             if key not in data:
                 raise self.fail(f"{field}.{key}", "required")
@@ -191,7 +211,8 @@ def parse_report(doc: Any, *, source: str | Path = "<json report>") -> tuple[str
         raise parser.fail("findings", f"expected an array, found {kind_of(items)}")
     findings = [parser.finding(item, f"findings[{i}]") for i, item in enumerate(items)]
     declared = parser.obj(top["counts"], "counts")
-    actual = counts(findings)
+    baselined = frozenset(f.key for f, item in zip(findings, items, strict=True) if BASELINED_KEY in item)
+    actual = counts(findings, baselined)
     parser.keys(declared, frozenset(actual), "counts")
     for key, value in actual.items():
         if declared.get(key) != value:
@@ -204,4 +225,4 @@ class JsonWriter(Writer):
 
     def write(self, path: Path, reports: Sequence[ImageReport]) -> None:
         (report,) = reports
-        write_report(path, build_report(report.image, report.findings))
+        write_report(path, build_report(report.image, report.findings, report.baseline))

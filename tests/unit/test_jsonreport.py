@@ -34,6 +34,41 @@ def test_golden_findings_round_trip_to_the_same_content() -> None:
     assert sorted(rebuilt["findings"], key=json.dumps) == sorted(golden_doc()["findings"], key=json.dumps)
 
 
+def test_baselined_findings_are_marked_and_not_counted_open(tmp_path: Path) -> None:
+    accepted = Finding(Origin.SCANNER, "CVE-2", Severity.HIGH, "m", "img", package="p", installed_version="1")
+    other = Finding(Origin.SCANNER, "CVE-3", Severity.HIGH, "m", "img", package="p", installed_version="1")
+    doc = build_report("img", [accepted, other], frozenset({accepted.key}))
+    marks = {item["rule_id"]: item.get("baselined") for item in doc["findings"]}
+    assert marks == {"CVE-2": True, "CVE-3": None}
+    assert (doc["counts"]["high"], doc["counts"]["baselined"], doc["counts"]["suppressed"]) == (1, 1, 0)
+    target = tmp_path / "findings.json"
+    write_report(target, doc)
+    _, loaded = load_report(target)
+    assert sorted(loaded, key=repr) == sorted([accepted, other], key=repr)
+    # without a baseline nothing is marked and the key is absent, as before
+    assert "baselined" not in build_report("img", [accepted])["counts"]
+
+
+@pytest.mark.parametrize(("mark", "problem"), [(False, "expected true"), ("yes", "expected true")])
+def test_a_baselined_mark_must_be_true(mark: object, problem: str) -> None:
+    finding = Finding(Origin.SCANNER, "CVE-2", Severity.HIGH, "m", "img", package="p")
+    doc = build_report("img", [finding], frozenset({finding.key}))
+    doc["findings"][0]["baselined"] = mark
+    with pytest.raises(ReportInputError) as raised:
+        parse_report(doc, source="f.json")
+    assert "findings[0].baselined" in str(raised.value.diagnostics()) and problem in str(
+        raised.value.diagnostics()
+    )
+
+
+def test_counts_that_disagree_with_the_baselined_marks_are_refused() -> None:
+    finding = Finding(Origin.SCANNER, "CVE-2", Severity.HIGH, "m", "img", package="p")
+    doc = build_report("img", [finding], frozenset({finding.key}))
+    del doc["findings"][0]["baselined"]  # the counts still say one baselined, none open
+    with pytest.raises(ReportInputError, match="counts"):
+        parse_report(doc, source="f.json")
+
+
 def test_write_then_load(tmp_path: Path) -> None:
     findings = [
         Finding(
