@@ -184,6 +184,11 @@ def built(
         assert ran.returncode == 0, _output(ran)
         gate = _json(run_dir / "vexy" / "gate.json")
         assert (gate["passed"], gate["suppressed"], gate["baselined"]) == (True, 2, 1), gate
+        # the complete record marks the finding the baseline accepts, and does not count it open
+        report = _json(run_dir / "vexy" / "findings.json")
+        marked = [f for f in report["findings"] if f.get("baselined")]
+        assert [[f["rule_id"], f["package"], f["installed_version"]] for f in marked] == [BASELINED[1:4]]
+        assert report["counts"]["baselined"] == 1
         yield Built(repo, run_dir, release_key)
     finally:
         for ref in repo.all_refs():
