@@ -45,7 +45,7 @@ engine: setup-run
 	$(BIN)/harden engine up
 
 base: engine
-	$(BIN)/harden base
+	$(BIN)/harden base --if-outdated
 
 # Trivy's vulnerability DB, built from the full Go and PyPA exports plus the organisation's own
 # advisories, all in this repository (nothing to download; see advisories/upstream/README.md).

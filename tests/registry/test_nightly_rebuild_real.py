@@ -23,17 +23,13 @@ from pathlib import Path
 import pytest
 from debian.debian_support import Version
 
-from hardening.aptsources import debian_mirror, read_sources, security_mirror
-from hardening.archive.cache import ArchiveCache
-from hardening.archive.fetch import Fetcher
-from hardening.archive.release import DEFAULT_KEYRING
-from hardening.archive.snapshot import ArchiveTarget, Pocket, open_snapshot
 from hardening.catalog import load_catalog
 from hardening.cli import main
 from hardening.db.build import build_db
 from hardening.engine.client import Engine
 from hardening.pending.updates import Released, Seen, load_updates
 from hardening.render import render, write_rendered
+from tests.archive.stale import behind, docker
 from tests.conftest import REPO_ROOT, ReleaseKey
 from tests.registry.server import RegistryServer
 
@@ -52,41 +48,6 @@ USER {{ uid }}:{{ uid }}
 HEALTHCHECK CMD ["true"]
 """
 GATE = "version: 1\nfail_on: critical\npolicy_findings: false\nmax_pending_security_days: 2\n"
-
-
-def _docker(*args: str, stdin: str | None = None, timeout: float = 900) -> str:
-    result = subprocess.run(
-        ["docker", *args], input=stdin, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert result.returncode == 0, f"docker {' '.join(args)}: {result.stdout}{result.stderr}"
-    return result.stdout
-
-
-def _behind(base_image: str) -> tuple[str, str, str]:
-    """(package, source, point-release version) of a base package the security pocket updated."""
-    listing = _docker("run", "--rm", base_image, "dpkg-query", "-W", "-f", "${Package} ${source:Package}\\n")
-    sources: dict[str, list[str]] = {}
-    for line in listing.splitlines():
-        package, source = line.split()
-        sources.setdefault(source, []).append(package)
-    mirrors = read_sources()
-    mirror, security = debian_mirror("bookworm", mirrors), security_mirror(mirrors)
-    assert mirror and security
-    singles = {packages[0]: source for source, packages in sources.items() if len(packages) == 1}
-    snapshot = open_snapshot(
-        ArchiveTarget("bookworm", mirror, security, "options"),
-        Fetcher(timeout=120),
-        ArchiveCache(None),
-        [DEFAULT_KEYRING],
-        packages=set(singles),
-    )
-    for package in sorted(singles):
-        versions = snapshot.versions(package, "amd64")
-        released = [Version(c.version) for c, pocket in versions if pocket is Pocket.RELEASE]
-        secured = [Version(c.version) for c, pocket in versions if pocket is Pocket.SECURITY]
-        if released and secured and max(secured) > max(released):
-            return package, singles[package], str(max(released))
-    pytest.fail("the security pocket updates no single-binary package of the base today; widen the search")
 
 
 @pytest.fixture
@@ -160,7 +121,7 @@ def test_the_nightly_rebuild_releases_a_stale_image_and_measures_its_latency(
     monkeypatch.chdir(repo)
     monkeypatch.setenv("HARDENING_ARCHIVE_CACHE", str(tmp_path / "archive-cache"))
     monkeypatch.setenv("HARDENING_KEY_PASSPHRASE", release_key.passphrase)
-    package, source, old = _behind(base_image)
+    package, source, old = behind(base_image)
     # What was shipped: the base with that package at the point release's version.
     context = tmp_path / "released"
     context.mkdir()
@@ -169,9 +130,9 @@ def test_the_nightly_rebuild_releases_a_stale_image_and_measures_its_latency(
         f"{package}={old} && rm -rf /var/lib/apt/lists/*\nUSER 65534:65534\n"
     )
     shipped = f"{registry.address}/{REPOSITORY}:1"
-    _docker("build", "-q", "-t", shipped, str(context))
-    _docker("push", "-q", shipped)
-    _docker("rmi", shipped)  # the nightly job starts without it: it must pull
+    docker("build", "-q", "-t", shipped, str(context))
+    docker("push", "-q", shipped)
+    docker("rmi", shipped)  # the nightly job starts without it: it must pull
 
     stale = tmp_path / "stale"
     code, out, err = _harden(
