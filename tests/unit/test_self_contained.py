@@ -89,7 +89,7 @@ def test_no_package_registry_host_in_the_repository() -> None:
 
 # -- nothing outside the checkout ----------------------------------------------------------------
 
-# What the code, tests and scripts may not reach for: the folder named "shared" beside the
+# What the code, tests and scripts may not reach for: the workplace's shared folder beside the
 # checkout, whether as a relative path, as the repository root's parent joined with that name, or
 # as the workplace's absolute path. Written as patterns, so that this file does not match itself.
 OUTSIDE = re.compile(
